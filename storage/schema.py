@@ -1,0 +1,215 @@
+"""The monitor's tables, as typed SQLAlchemy 2.0 models.
+
+These models are the source of truth for the *current* shape of the schema; the Alembic migrations in
+``storage/migrations/versions`` are frozen snapshots of how the database got there (they never import
+this module, so editing a model cannot rewrite history). ``tests/integration/test_storage.py`` checks
+that the two agree.
+
+The views (``article_sentiment``, ``sentiment_hourly``) are created by the migrations with
+dialect-specific SQL; ``article_sentiment`` is also described here as a plain ``Table`` in a separate
+``MetaData`` so that repository code can query it with typed Core expressions without ``create_all``
+ever trying to create it as a table.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# bigint on PostgreSQL (offsets and article counts outgrow int4), but SQLite only autoincrements a column
+# declared exactly INTEGER PRIMARY KEY (the rowid alias), so it gets Integer there.
+BigIntId = BigInteger().with_variant(Integer, "sqlite")
+
+# JSONB on PostgreSQL so analysts can use ?, @> and GIN indexes; plain JSON (text) on SQLite.
+JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+
+SENTIMENT_VALUES: tuple[str, ...] = ("negative", "neutral", "positive")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamptz that is UTC on the way in and timezone-aware on the way out, on every dialect.
+
+    PostgreSQL's timestamptz already does this. SQLite has no timestamp type: SQLAlchemy stores the wall
+    clock as text and silently drops the offset, so 12:00+02:00 would be read back as 12:00. Converting to
+    UTC before binding makes the stored text UTC (which ``sentiment_hourly``'s strftime bucketing relies
+    on) and re-attaching UTC on read keeps the "always timezone-aware" promise of ``Article``.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            # A naive datetime is ambiguous; guessing a zone would shift buckets silently.
+            raise ValueError(f"naive datetime {value!r}: storage needs timezone-aware datetimes")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:  # SQLite: the text we stored is UTC
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    # Names for the constraints the models leave unnamed, matching the ones the migrations spell out, so a
+    # schema made by create_all() and one made by the migrations are the same.
+    metadata = MetaData(
+        naming_convention={
+            "pk": "pk_%(table_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        }
+    )
+
+
+class ArticleRow(Base):
+    """One news article, stored once per idempotency key however often Kafka redelivers it."""
+
+    __tablename__ = "articles"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_articles_key"),
+        Index("ix_articles_published_at", "published_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    # The idempotency key (DESIGN §3): every upsert is keyed on it.
+    key: Mapped[str] = mapped_column(Text, nullable=False)
+    # The message's own ``id`` field, if it had one; ``id`` is taken by the surrogate key.
+    external_id: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text, nullable=False)
+    body: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(Text)
+    lang: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # Denormalised copy of article_tickers, so one row reads back as the whole message.
+    tickers: Mapped[list[str]] = mapped_column(JsonDoc, nullable=False, server_default=text("'[]'"))
+    extra: Mapped[dict[str, Any]] = mapped_column(JsonDoc, nullable=False, server_default=text("'{}'"))
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, server_default=func.now())
+    # Where the first copy came from; NULL for `monitor ingest`, which reads a file, not Kafka.
+    kafka_topic: Mapped[str | None] = mapped_column(Text)
+    kafka_partition: Mapped[int | None] = mapped_column(Integer)
+    kafka_offset: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ClassificationRow(Base):
+    """One model version's answer for one article.
+
+    Point in time: a new model version adds rows and never overwrites, so old alerts stay explainable.
+    The *current* classification of an article is the newest row (see the ``article_sentiment`` view).
+    """
+
+    __tablename__ = "classifications"
+    __table_args__ = (
+        UniqueConstraint("article_id", "model_version", name="uq_classifications_article_model"),
+        CheckConstraint(
+            "sentiment IN ('negative', 'neutral', 'positive')", name="ck_classifications_sentiment"
+        ),
+        Index("ix_classifications_model_topic_sentiment", "model_version", "topic", "sentiment"),
+        # Serves "newest classification of this article" in article_sentiment (a backward index scan).
+        Index("ix_classifications_current", "article_id", "classified_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    article_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False
+    )
+    model_version: Mapped[str] = mapped_column(Text, nullable=False)
+    topic: Mapped[str] = mapped_column(Text, nullable=False)
+    topic_score: Mapped[float] = mapped_column(Float, nullable=False)
+    sentiment: Mapped[str] = mapped_column(Text, nullable=False)
+    sentiment_score: Mapped[float] = mapped_column(Float, nullable=False)
+    # Nullable: a Prediction may come without its probability vector.
+    p_negative: Mapped[float | None] = mapped_column(Float)
+    p_neutral: Mapped[float | None] = mapped_column(Float)
+    p_positive: Mapped[float | None] = mapped_column(Float)
+    highlights: Mapped[list[str]] = mapped_column(JsonDoc, nullable=False, server_default=text("'[]'"))
+    classified_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, server_default=func.now())
+
+
+class ArticleTickerRow(Base):
+    """One (article, ticker) pair, so per-ticker SQL is a plain join instead of a JSON search."""
+
+    __tablename__ = "article_tickers"
+    __table_args__ = (Index("ix_article_tickers_ticker", "ticker"),)
+
+    article_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    ticker: Mapped[str] = mapped_column(Text, primary_key=True)
+
+
+class DeadLetterRow(Base):
+    """A message that failed validation: kept (truncated by the caller) so someone can look at it later."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (
+        # A redelivered bad message is stored once. NULLs are distinct, so `monitor ingest` (no Kafka) is
+        # never deduplicated by this constraint, which is what we want.
+        UniqueConstraint(
+            "kafka_topic", "kafka_partition", "kafka_offset", name="uq_dead_letters_kafka_position"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    raw_size: Mapped[int] = mapped_column(Integer, nullable=False)  # before truncation
+    error: Mapped[str] = mapped_column(Text, nullable=False)
+    kafka_topic: Mapped[str | None] = mapped_column(Text)
+    kafka_partition: Mapped[int | None] = mapped_column(Integer)
+    kafka_offset: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, server_default=func.now())
+
+
+# Views live in their own MetaData: Base.metadata.create_all() and Alembic autogenerate must not treat
+# them as tables. Only the columns repository code reads need to be right here; the migration owns the SQL.
+view_metadata = MetaData()
+
+article_sentiment = Table(
+    "article_sentiment",
+    view_metadata,
+    Column("article_id", BigInteger, primary_key=True),
+    Column("published_at", UTCDateTime()),
+    Column("source", Text),
+    Column("url", Text),
+    Column("title", Text),
+    Column("tickers", JsonDoc),
+    Column("topic", Text),
+    Column("topic_score", Float),
+    Column("sentiment", Text),
+    Column("sentiment_score", Float),
+    Column("p_negative", Float),
+    Column("p_neutral", Float),
+    Column("p_positive", Float),
+    Column("highlights", JsonDoc),
+    Column("model_version", Text),
+    Column("classified_at", UTCDateTime()),
+)
