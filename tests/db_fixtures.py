@@ -1,0 +1,141 @@
+"""Database fixtures: a throwaway PostgreSQL database per test session, and a SQLite file per test.
+
+Import them from ``tests/conftest.py`` with ``from tests.db_fixtures import *  # noqa``.
+
+PostgreSQL is a real component on every machine (DESIGN §4), so an unreachable server fails the tests
+loudly instead of skipping them: a green run must mean the SQL was exercised.
+
+Each PostgreSQL test runs inside a transaction that is rolled back afterwards (SQLAlchemy 2.0's
+"join an external transaction" recipe): code under test may commit, which only releases a SAVEPOINT.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from storage.db import ensure_schema, make_engine, normalize_url, upgrade
+
+__all__ = [
+    "pg_admin_url",
+    "pg_database_factory",
+    "pg_url",
+    "pg_engine",
+    "pg_session",
+    "pg_empty_url",
+    "sqlite_engine",
+]
+
+ADMIN_URL_ENV = "MONITOR_TEST_PG_ADMIN_URL"
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _admin_url_candidates() -> list[str]:
+    explicit = os.environ.get(ADMIN_URL_ENV)
+    if explicit:
+        return [explicit]
+    # Machines differ in which superuser trust auth lets in: try postgres, then root.
+    root = make_url(DEFAULT_ADMIN_URL).set(username="root").render_as_string(hide_password=False)
+    return [DEFAULT_ADMIN_URL, root]
+
+
+def _admin_engine(url: str) -> Engine:
+    # AUTOCOMMIT: CREATE/DROP DATABASE cannot run inside a transaction. NullPool: no idle admin connection
+    # may linger, or it would hold the server's connection slots for the whole session.
+    return create_engine(normalize_url(url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    """A URL of the maintenance database that can create and drop databases."""
+    errors: list[str] = []
+    for url in _admin_url_candidates():
+        engine = _admin_engine(url)
+        try:
+            with engine.connect():
+                return url
+        except OperationalError as exc:
+            errors.append(f"{make_url(url).render_as_string(hide_password=True)}: {exc.orig}")
+        finally:
+            engine.dispose()
+    pytest.fail(
+        "PostgreSQL is not reachable for the storage tests (they never skip). Start it (.ci/run does) or "
+        f"set {ADMIN_URL_ENV}. Tried:\n" + "\n".join(errors),
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def pg_database_factory(pg_admin_url: str) -> Iterator[Callable[[], str]]:
+    """Call it to get the URL of a new, empty database; every one is dropped at the end of the session."""
+    admin = _admin_engine(pg_admin_url)
+    created: list[str] = []
+
+    def create() -> str:
+        name = f"monitor_test_{secrets.token_hex(6)}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
+
+    yield create
+
+    with admin.connect() as conn:
+        for name in created:
+            # FORCE: a test that leaked a connection must not leave its database behind.
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_database_factory: Callable[[], str]) -> str:
+    """URL (plain ``postgresql://``, as users write it) of this session's test database."""
+    return pg_database_factory()
+
+
+@pytest.fixture(scope="session")
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    """An engine on the session's database, migrated to head once."""
+    engine = make_engine(pg_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_session(pg_engine: Engine) -> Iterator[Session]:
+    """A session whose work is rolled back after the test, commits included."""
+    with pg_engine.connect() as conn:
+        outer = conn.begin()
+        # create_savepoint: the session's own begin/commit/rollback become SAVEPOINT operations inside
+        # `outer`, so nothing the test does reaches the database for the next test.
+        session = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        try:
+            yield session
+        finally:
+            session.close()
+            outer.rollback()
+
+
+@pytest.fixture
+def pg_empty_url(pg_database_factory: Callable[[], str]) -> str:
+    """A new database with no schema at all (for "schema missing" and migration round trips)."""
+    return pg_database_factory()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """An embedded-mode engine on a fresh SQLite file, schema applied the way the daemon applies it."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
+    ensure_schema(engine)
+    yield engine
+    engine.dispose()

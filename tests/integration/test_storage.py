@@ -1,0 +1,453 @@
+"""storage/ against real databases: PostgreSQL (the product) and SQLite (the embedded mode)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, delete, inspect, select, text
+from sqlalchemy.exc import StatementError
+from sqlalchemy.orm import Session
+
+from consumers.article import Article
+from model.prediction import Prediction
+from storage.db import (
+    DatabaseUnavailable,
+    SchemaMissing,
+    current_revision,
+    downgrade,
+    ensure_schema,
+    head_revision,
+    is_transient,
+    make_engine,
+    make_session_factory,
+    normalize_url,
+    upgrade,
+)
+from storage.repository import (
+    DeadLetter,
+    StoredItem,
+    count_articles,
+    count_classifications,
+    count_dead_letters,
+    duplicate_keys,
+    most_negative,
+    sentiment_counts_by_topic,
+    store_batch,
+    store_dead_letters,
+    tickers_of,
+)
+from storage.schema import ArticleRow, Base, ClassificationRow, DeadLetterRow
+from tests.db_fixtures import *  # noqa: F403  (until tests/conftest.py imports them for everyone)
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def make_item(
+    key: str,
+    *,
+    title: str | None = None,
+    published_at: datetime = T0,
+    topic: str = "earnings",
+    sentiment: str = "neutral",
+    score: float = 0.7,
+    model_version: str = "v1",
+    tickers: tuple[str, ...] = ("AAPL",),
+    offset: int | None = None,
+) -> StoredItem:
+    others = (1.0 - score) / 2
+    probs = {
+        label: (score if label == sentiment else others) for label in ("negative", "neutral", "positive")
+    }
+    article = Article(
+        key=key,
+        title=title if title is not None else f"title {key}",
+        published_at=published_at,
+        id=key,
+        url=f"https://news.example/{key}",
+        body="body",
+        source="wire",
+        lang="en",
+        tickers=tickers,
+        extra={"desk": "fx"},
+    )
+    prediction = Prediction(
+        topic=topic,
+        topic_score=0.9,
+        sentiment=sentiment,
+        sentiment_score=score,
+        model_version=model_version,
+        sentiment_probs=probs,
+        highlights=("profit", "warning"),
+    )
+    return StoredItem(article, prediction, "news", 0 if offset is not None else None, offset)
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def db_session(request: pytest.FixtureRequest) -> Iterator[Session]:
+    """The same test on both dialects; PostgreSQL work is rolled back, SQLite is a fresh file per test."""
+    if request.param == "postgresql":
+        yield request.getfixturevalue("pg_session")
+        return
+    engine: Engine = request.getfixturevalue("sqlite_engine")
+    with make_session_factory(engine)() as session:
+        yield session
+
+
+def hour_text(bucket: object) -> str:
+    """sentiment_hourly.bucket is a timestamp on PostgreSQL and 'YYYY-MM-DD HH:00:00' text on SQLite."""
+    if isinstance(bucket, datetime):
+        return bucket.strftime("%Y-%m-%d %H:00:00")
+    assert isinstance(bucket, str)
+    return bucket
+
+
+# --- idempotency ---
+
+
+def test_storing_a_batch_twice_adds_nothing(db_session: Session) -> None:
+    batch = [make_item(f"k{i}", offset=i, tickers=("AAPL", "MSFT", "AAPL")) for i in range(10)]
+
+    assert store_batch(db_session, batch) == 10
+    db_session.commit()
+    assert store_batch(db_session, batch) == 0
+    db_session.commit()
+
+    assert count_articles(db_session) == 10
+    assert count_classifications(db_session) == 10
+    assert duplicate_keys(db_session) == 0
+    assert tickers_of(db_session, ["k3"]) == {"k3": ["AAPL", "MSFT"]}
+    row = db_session.scalars(select(ArticleRow).where(ArticleRow.key == "k3")).one()
+    assert (row.kafka_topic, row.kafka_partition, row.kafka_offset) == ("news", 0, 3)
+    assert row.tickers == ["AAPL", "MSFT"]
+    assert row.extra == {"desk": "fx"}
+    assert row.external_id == "k3"
+
+
+def test_same_key_twice_in_one_batch_is_stored_once(db_session: Session) -> None:
+    batch = [make_item("dup", title="first copy"), make_item("other"), make_item("dup", title="second copy")]
+
+    assert store_batch(db_session, batch) == 2
+
+    assert count_articles(db_session) == 2
+    assert count_classifications(db_session) == 2
+    assert db_session.scalar(select(ArticleRow.title).where(ArticleRow.key == "dup")) == "first copy"
+
+
+def test_empty_batches_are_fine(db_session: Session) -> None:
+    assert store_batch(db_session, []) == 0
+    assert store_dead_letters(db_session, []) == 0
+
+
+# --- point-in-time classifications and the views ---
+
+
+def current(session: Session, key: str) -> tuple[str, str, float]:
+    row = session.execute(
+        text(
+            "SELECT s.model_version, s.sentiment, s.p_negative FROM article_sentiment AS s "
+            "JOIN articles AS a ON a.id = s.article_id WHERE a.key = :key"
+        ),
+        {"key": key},
+    ).one()
+    return row[0], row[1], row[2]
+
+
+def test_new_model_version_adds_rows_and_the_view_shows_the_newest(db_session: Session) -> None:
+    keys = ["a", "b", "c"]
+    v1 = [make_item(k, sentiment="negative", score=0.9, model_version="v1") for k in keys]
+    v2 = [make_item(k, sentiment="positive", score=0.8, model_version="v2") for k in keys]
+
+    assert store_batch(db_session, v1, classified_at=T0) == 3
+    assert store_batch(db_session, v2, classified_at=T0 + timedelta(hours=1)) == 0
+
+    assert count_articles(db_session) == 3
+    assert count_classifications(db_session) == 6  # point in time: v1 rows are still there
+    assert current(db_session, "a")[:2] == ("v2", "positive")
+    view_rows = db_session.execute(text("SELECT count(*) FROM article_sentiment")).scalar_one()
+    assert view_rows == 3  # one row per article, not per classification
+
+    # Re-storing v1 later (a redelivery to an old consumer) neither overwrites nor becomes current.
+    store_batch(db_session, v1, classified_at=T0 + timedelta(hours=2))
+    assert count_classifications(db_session) == 6
+    assert current(db_session, "a")[:2] == ("v2", "positive")
+
+    # Same timestamp: the later insert (greater id) wins.
+    v3 = [make_item("a", sentiment="neutral", model_version="v3")]
+    store_batch(db_session, v3, classified_at=T0 + timedelta(hours=1))
+    assert current(db_session, "a")[:2] == ("v3", "neutral")
+    old = db_session.scalars(
+        select(ClassificationRow.sentiment)
+        .join(ArticleRow, ArticleRow.id == ClassificationRow.article_id)
+        .where(ArticleRow.key == "a", ClassificationRow.model_version == "v1")
+    ).one()
+    assert old == "negative"
+
+
+def test_sentiment_hourly_matches_a_hand_computation(db_session: Session) -> None:
+    plus2 = timezone(timedelta(hours=2))
+    batch = [
+        # 09:xx UTC, earnings: 2 negative, 1 positive. One of them written with a +02:00 offset.
+        make_item("e1", published_at=datetime(2024, 3, 1, 9, 5, tzinfo=UTC), sentiment="negative"),
+        make_item("e2", published_at=datetime(2024, 3, 1, 11, 59, tzinfo=plus2), sentiment="negative"),
+        make_item("e3", published_at=datetime(2024, 3, 1, 9, 30, tzinfo=UTC), sentiment="positive"),
+        # 09:xx UTC, m&a: 1 neutral
+        make_item("m1", published_at=datetime(2024, 3, 1, 9, 0, tzinfo=UTC), topic="m&a"),
+        # 10:xx UTC, earnings: 1 neutral, 1 negative (10:00 exactly starts the next bucket)
+        make_item("e4", published_at=datetime(2024, 3, 1, 10, 0, tzinfo=UTC), sentiment="neutral"),
+        make_item("e5", published_at=datetime(2024, 3, 1, 12, 15, tzinfo=plus2), sentiment="negative"),
+        # An article with no classification is not in the views at all.
+    ]
+    store_batch(db_session, batch, classified_at=T0)
+    # e5 is reclassified: only its current (positive) result counts.
+    store_batch(
+        db_session,
+        [make_item("e5", sentiment="positive", model_version="v2")],
+        classified_at=T0 + timedelta(minutes=1),
+    )
+
+    rows = db_session.execute(
+        text(
+            "SELECT bucket, topic, total, negative, neutral, positive, negative_share "
+            "FROM sentiment_hourly ORDER BY bucket, topic"
+        )
+    ).all()
+    got = {(hour_text(r[0]), r[1]): (r[2], r[3], r[4], r[5], pytest.approx(r[6])) for r in rows}
+    assert got == {
+        ("2024-03-01 09:00:00", "earnings"): (3, 2, 0, 1, 2 / 3),
+        ("2024-03-01 09:00:00", "m&a"): (1, 0, 1, 0, 0.0),
+        ("2024-03-01 10:00:00", "earnings"): (2, 0, 1, 1, 0.0),
+    }
+
+    assert sentiment_counts_by_topic(db_session) == [("earnings", 5, 2, 1, 2), ("m&a", 1, 0, 1, 0)]
+
+
+def test_most_negative(db_session: Session) -> None:
+    batch = [
+        make_item("mild", sentiment="negative", score=0.6),
+        make_item("severe", sentiment="negative", score=0.95),
+        make_item("happy", sentiment="positive", score=0.99),
+    ]
+    store_batch(db_session, batch)
+
+    got = most_negative(db_session, 5)
+    assert [(title, source) for title, source, _ in got] == [("title severe", "wire"), ("title mild", "wire")]
+    assert got[0][2] == pytest.approx(0.95)
+    assert most_negative(db_session, 1) == got[:1]
+
+
+def test_published_at_round_trips_as_the_same_instant(db_session: Session) -> None:
+    instant = datetime(2024, 3, 1, 23, 30, 15, 123456, tzinfo=timezone(timedelta(hours=-5)))
+    store_batch(db_session, [make_item("tz", published_at=instant)])
+
+    stored = db_session.scalar(select(ArticleRow.published_at).where(ArticleRow.key == "tz"))
+    assert stored is not None and stored.utcoffset() is not None
+    assert stored == instant
+
+
+def test_naive_datetimes_are_refused(db_session: Session) -> None:
+    with pytest.raises(StatementError, match="naive datetime"):
+        store_batch(db_session, [make_item("naive", published_at=datetime(2024, 3, 1, 9, 0))])
+
+
+def test_deleting_an_article_cascades(db_session: Session) -> None:
+    store_batch(db_session, [make_item("gone", tickers=("X", "Y")), make_item("kept")])
+
+    db_session.execute(delete(ArticleRow).where(ArticleRow.key == "gone"))
+
+    assert count_classifications(db_session) == 1
+    assert tickers_of(db_session, ["gone", "kept"]) == {"gone": [], "kept": ["AAPL"]}
+    ticker_rows = db_session.execute(text("SELECT count(*) FROM article_tickers")).scalar_one()
+    assert ticker_rows == 1
+
+
+# --- dead letters ---
+
+
+def test_dead_letters_are_stored_once_per_kafka_position(db_session: Session) -> None:
+    raw = b'{"title": "\x00broken'
+    letters = [
+        DeadLetter(
+            raw=raw,
+            error="invalid JSON near \x00",
+            raw_size=10_000,
+            kafka_topic="news",
+            kafka_partition=0,
+            kafka_offset=7,
+        ),
+        DeadLetter(
+            raw=b"x", error="missing title", raw_size=1, kafka_topic="news", kafka_partition=1, kafka_offset=7
+        ),
+        DeadLetter(raw=b"y", error="from a file", raw_size=1),  # monitor ingest: no position
+    ]
+
+    assert store_dead_letters(db_session, letters) == 3
+    # Redelivery of the Kafka ones is ignored; the position-less one is a new event each time.
+    assert store_dead_letters(db_session, letters) == 1
+    assert count_dead_letters(db_session) == 4
+
+    stored = db_session.scalars(select(DeadLetterRow).where(DeadLetterRow.kafka_offset == 7)).all()
+    first = next(row for row in stored if row.kafka_partition == 0)
+    assert first.raw == raw  # bytes verbatim, NUL included
+    assert first.raw_size == 10_000
+    assert first.error == "invalid JSON near \\x00"  # PostgreSQL text cannot hold NUL
+    assert first.created_at.utcoffset() is not None
+
+
+# --- hostile text ---
+
+
+def test_injection_strings_are_stored_verbatim(db_session: Session) -> None:
+    hostile = "'); DROP TABLE articles; --"
+    script = "<script>alert('x')</script>"
+    quotes = "Robert\"; DELETE FROM classifications WHERE '1'='1"
+    article = Article(
+        key=hostile,
+        title=script,
+        published_at=T0,
+        url="https://x.example/?q=' OR 1=1 --",
+        body=f"{quotes}\n\\ back\\slash % _ ünïcødé 📉",
+        source=hostile,
+        tickers=(hostile, "$(rm -rf /)"),
+        extra={"html": script, "nested": {"sql": hostile}},
+    )
+    prediction = Prediction("earnings", 0.5, "negative", 0.9, "v1", highlights=(hostile, script))
+
+    assert store_batch(db_session, [StoredItem(article, prediction)]) == 1
+
+    row = db_session.scalars(select(ArticleRow)).one()
+    assert (row.key, row.title, row.source, row.url, row.body) == (
+        article.key,
+        article.title,
+        article.source,
+        article.url,
+        article.body,
+    )
+    assert row.tickers == [hostile, "$(rm -rf /)"]
+    assert row.extra == {"html": script, "nested": {"sql": hostile}}
+    assert db_session.scalars(select(ClassificationRow.highlights)).one() == [hostile, script]
+    assert tickers_of(db_session, [hostile]) == {hostile: sorted([hostile, "$(rm -rf /)"])}
+    assert count_articles(db_session) == 1  # the table is, of course, still there
+
+
+# --- volume ---
+
+
+def test_a_batch_of_5000_items(db_session: Session) -> None:
+    batch = [
+        make_item(
+            f"bulk-{i}",
+            offset=i,
+            published_at=T0 + timedelta(seconds=i),
+            sentiment=("negative", "neutral", "positive")[i % 3],
+            tickers=("AAPL", f"T{i % 50}"),
+        )
+        for i in range(5000)
+    ]
+    dialect = db_session.get_bind().dialect.name
+
+    started = time.perf_counter()
+    assert store_batch(db_session, batch) == 5000
+    first = time.perf_counter() - started
+    started = time.perf_counter()
+    assert store_batch(db_session, batch) == 0
+    again = time.perf_counter() - started
+    print(f"\nstore_batch 5000 items on {dialect}: new {first:.2f}s, redelivered {again:.2f}s")
+
+    assert count_articles(db_session) == 5000
+    assert count_classifications(db_session) == 5000
+    # Generous: a regression to one round trip per row would take far longer than this.
+    assert first < 30
+
+
+# --- schema management ---
+
+
+def test_ensure_schema_refuses_an_empty_postgresql_database(pg_empty_url: str) -> None:
+    engine = make_engine(pg_empty_url)
+    try:
+        assert current_revision(engine) is None
+        with pytest.raises(SchemaMissing, match="monitor db upgrade"):
+            ensure_schema(engine)
+
+        upgrade(engine)
+        assert current_revision(engine) == head_revision()
+        ensure_schema(engine)  # now fine
+
+        downgrade(engine, "base")
+        assert current_revision(engine) is None
+        leftovers = set(inspect(engine).get_table_names()) | set(inspect(engine).get_view_names())
+        assert leftovers <= {"alembic_version"}
+        with pytest.raises(SchemaMissing):
+            ensure_schema(engine)
+    finally:
+        engine.dispose()
+
+
+def test_ensure_schema_migrates_sqlite_itself(tmp_path: object) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/embedded.db")
+    try:
+        ensure_schema(engine)
+        ensure_schema(engine)  # idempotent
+        assert current_revision(engine) == head_revision()
+        assert {"article_sentiment", "sentiment_hourly"} <= set(inspect(engine).get_view_names())
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("engine_fixture", ["pg_engine", "sqlite_engine"])
+def test_models_match_the_migrations(engine_fixture: str, request: pytest.FixtureRequest) -> None:
+    engine: Engine = request.getfixturevalue(engine_fixture)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_ensure_schema_reports_an_unreachable_server_as_transient() -> None:
+    engine = make_engine("postgresql://nobody@127.0.0.1:1/nothing", connect_args={"connect_timeout": 2})
+    try:
+        with pytest.raises(DatabaseUnavailable) as caught:
+            ensure_schema(engine)
+    finally:
+        engine.dispose()
+    assert is_transient(caught.value)
+    assert is_transient(caught.value.__cause__ or caught.value)
+
+
+def test_is_transient_says_no_to_bugs(pg_session: Session, tmp_path: object) -> None:
+    with pytest.raises(Exception) as missing_table:
+        pg_session.execute(text("SELECT * FROM no_such_table"))
+    assert not is_transient(missing_table.value)
+
+    engine = make_engine(f"sqlite:///{tmp_path}/bare.db")
+    try:
+        with engine.connect() as conn, pytest.raises(Exception) as sqlite_missing:
+            conn.execute(text("SELECT * FROM no_such_table"))
+    finally:
+        engine.dispose()
+    assert not is_transient(sqlite_missing.value)  # sqlite3 calls this an OperationalError
+    assert not is_transient(ValueError("bad data"))
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://u:p@h:5432/db", "postgresql+psycopg://u:p@h:5432/db"),
+        ("postgres://u@h/db?sslmode=require", "postgresql+psycopg://u@h/db?sslmode=require"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql+psycopg2://u@h/db", "postgresql+psycopg2://u@h/db"),
+        ("sqlite:///monitor.db", "sqlite:///monitor.db"),
+        ("sqlite://", "sqlite://"),
+    ],
+)
+def test_normalize_url(url: str, expected: str) -> None:
+    assert normalize_url(url) == expected
