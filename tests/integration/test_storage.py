@@ -1,4 +1,7 @@
-"""storage/ against real databases: PostgreSQL (the product) and SQLite (the embedded mode)."""
+"""storage/ against real databases: PostgreSQL (the product) and SQLite (the embedded mode).
+
+Fixtures (pg_session, pg_engine, pg_empty_url, sqlite_engine) come from tests/db_fixtures.py via conftest.py.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +45,6 @@ from storage.repository import (
     tickers_of,
 )
 from storage.schema import ArticleRow, Base, ClassificationRow, DeadLetterRow
-from tests.db_fixtures import *  # noqa: F403  (until tests/conftest.py imports them for everyone)
 
 pytestmark = pytest.mark.integration
 
