@@ -69,6 +69,23 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
 
 
+_PLAIN_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
+MAX_PATH_CHARS = 60
+
+
+def _child_path(parent: str, key: str) -> str:
+    """`meta.author` for plain keys; anything else is repr()'d so the error stays one printable line."""
+    if _PLAIN_KEY_RE.fullmatch(key):
+        return f"{parent}.{key}" if parent else key
+    return f"{parent}[{_short(key, 20)}]"
+
+
+def _where(path: str) -> str:
+    if not path:
+        return "value"
+    return path if len(path) <= MAX_PATH_CHARS else path[: MAX_PATH_CHARS - 3] + "..."
+
+
 def _check_tree(obj: Any) -> None:
     """Reject NUL characters, lone surrogates and excessive depth anywhere (keys included).
 
@@ -79,17 +96,16 @@ def _check_tree(obj: Any) -> None:
     while stack:
         value, path, depth = stack.pop()
         if isinstance(value, str):
-            _check_string(value, path or "value")
+            _check_string(value, _where(path))
         elif isinstance(value, dict):
             if depth >= MAX_DEPTH:
-                raise _Invalid(f"{path or 'value'}: nested deeper than {MAX_DEPTH} levels")
+                raise _Invalid(f"{_where(path)}: nested deeper than {MAX_DEPTH} levels")
             for k, v in value.items():
-                child = f"{path}.{k}" if path else k
-                _check_string(k, f"{path or 'object'}: key {_short(k)}")
-                stack.append((v, child, depth + 1))
+                _check_string(k, f"{_where(path) if path else 'object'}: key {_short(k, 20)}")
+                stack.append((v, _child_path(path, k), depth + 1))
         elif isinstance(value, list):
             if depth >= MAX_DEPTH:
-                raise _Invalid(f"{path or 'value'}: nested deeper than {MAX_DEPTH} levels")
+                raise _Invalid(f"{_where(path)}: nested deeper than {MAX_DEPTH} levels")
             for i, v in enumerate(value):
                 stack.append((v, f"{path}[{i}]", depth + 1))
 
