@@ -31,6 +31,7 @@ TopicPart = tuple[str, int]
 
 CLOSE_TIMEOUT_MS = 5000
 LAG_TIMEOUT_MS = 1000
+COMMIT_TIMEOUT_MS = 10_000
 
 
 class StreamError(Exception):
@@ -79,13 +80,19 @@ def _translated(what: str) -> Iterator[None]:
     try:
         yield
     except _UNAVAILABLE as exc:
-        raise BrokerUnavailable(f"{what}: {exc}") from exc
+        raise BrokerUnavailable(_describe(what, exc)) from exc
     except _REBALANCED as exc:
-        raise CommitFailed(f"{what}: {exc}") from exc
-    except kerr.KafkaError as exc:
-        raise StreamError(f"{what}: {exc}") from exc
-    except AssertionError as exc:  # kafka-python still asserts on some bad configs
-        raise StreamError(f"{what}: {exc}") from exc
+        raise CommitFailed(_describe(what, exc)) from exc
+    except (kerr.KafkaError, AssertionError) as exc:  # kafka-python still asserts on some bad configs
+        raise StreamError(_describe(what, exc)) from exc
+
+
+def _describe(what: str, exc: BaseException) -> str:
+    detail = str(exc)
+    # kafka-python's timeouts often stringify as "KafkaTimeoutError: None".
+    if detail in ("", "None") or detail.endswith(": None"):
+        detail = type(exc).__name__
+    return f"{what}: {detail}"
 
 
 def _client_options(client: type, options: dict[str, Any] | None) -> dict[str, Any]:
@@ -123,6 +130,7 @@ class KafkaSource:
     """A consumer-group member on one topic; offsets are committed only when the caller says so.
 
     Not thread-safe (neither is KafkaConsumer): call every method from the thread that polls.
+    After BrokerUnavailable, back off and call `poll` again: the client reconnects by itself.
     Keep calling `poll` at least every `max_poll_interval_ms`, or the group evicts this member; during
     backpressure, `pause_all()` and keep polling (it then returns nothing) instead of sleeping.
     """
@@ -171,11 +179,12 @@ class KafkaSource:
                 )
         return out
 
-    def commit(self, offsets: dict[TopicPart, int]) -> None:
+    def commit(self, offsets: dict[TopicPart, int], timeout_ms: int = COMMIT_TIMEOUT_MS) -> None:
         """Commit, per partition, the NEXT offset to read (last stored offset + 1). Blocks until done.
 
         Raises CommitFailed when a rebalance took the partitions away (redelivery follows; harmless with
-        idempotent writes), BrokerUnavailable when the coordinator cannot be reached.
+        idempotent writes), BrokerUnavailable when the coordinator cannot be reached within timeout_ms
+        (kafka-python would otherwise retry for a long time, past max_poll_interval_ms).
         """
         if not offsets:
             return
@@ -185,7 +194,7 @@ class KafkaSource:
             for (topic, partition), offset in offsets.items()
         }
         with _translated("commit"):
-            self._consumer.commit(payload)
+            self._consumer.commit(payload, timeout_ms=timeout_ms)
 
     def committed(self, topic: str, partition: int) -> int | None:
         """The group's committed offset for a partition (None if never committed)."""

@@ -237,3 +237,25 @@ def test_embedded_broker_restarts_on_the_same_port() -> None:
         assert broker.running and broker.port == port
         ensure_topic(broker.bootstrap_servers, "after", 1)
     assert not broker.running
+
+
+def test_outage_surfaces_as_broker_unavailable() -> None:
+    with EmbeddedBroker() as broker:
+        ensure_topic(broker.bootstrap_servers, "news", 1)
+        _produce(broker.bootstrap_servers, "news", 1)
+        source = KafkaSource(broker.bootstrap_servers, "news", "g", dict(TEST_CONSUMER_OPTIONS))
+        try:
+            got = _drain(source, 1)
+            broker.stop()
+            for _ in range(3):  # the client reconnects by itself: a poll may fail, or just return nothing
+                try:
+                    assert source.poll(max_records=10, timeout_ms=300) == []
+                except BrokerUnavailable:
+                    pass
+            started = time.monotonic()
+            with pytest.raises(BrokerUnavailable):
+                source.commit(_next_offsets(got), timeout_ms=2000)
+            assert time.monotonic() - started < 10
+            assert all(v >= 0 for v in source.lag().values())  # best effort: never raises
+        finally:
+            source.close()
