@@ -86,39 +86,45 @@ def _where(path: str) -> str:
     return path if len(path) <= MAX_PATH_CHARS else path[: MAX_PATH_CHARS - 3] + "..."
 
 
-def _check_tree(obj: Any) -> None:
+def _check_tree(obj: dict[str, Any]) -> None:
     """Reject NUL characters, lone surrogates and excessive depth anywhere (keys included).
 
     Iterative on purpose: a recursive walk could itself hit the recursion limit on input that
-    json.loads accepted.
+    json.loads accepted. Paths are formatted only on error, so a long flat list costs no allocations.
     """
-    stack: list[tuple[Any, str, int]] = [(obj, "", 0)]
+    stack: list[tuple[dict[str, Any] | list[Any], str, int]] = [(obj, "", 0)]
     while stack:
-        value, path, depth = stack.pop()
-        if isinstance(value, str):
-            _check_string(value, _where(path))
-        elif isinstance(value, dict):
-            if depth >= MAX_DEPTH:
-                raise _Invalid(f"{_where(path)}: nested deeper than {MAX_DEPTH} levels")
-            for k, v in value.items():
-                _check_string(k, f"{_where(path) if path else 'object'}: key {_short(k, 20)}")
-                stack.append((v, _child_path(path, k), depth + 1))
-        elif isinstance(value, list):
-            if depth >= MAX_DEPTH:
-                raise _Invalid(f"{_where(path)}: nested deeper than {MAX_DEPTH} levels")
-            for i, v in enumerate(value):
-                stack.append((v, f"{path}[{i}]", depth + 1))
+        container, path, depth = stack.pop()
+        if depth >= MAX_DEPTH:
+            raise _Invalid(f"{_where(path)}: nested deeper than {MAX_DEPTH} levels")
+        if isinstance(container, dict):
+            for k, v in container.items():
+                if (problem := _string_problem(k)) is not None:
+                    raise _Invalid(f"{_where(path) if path else 'object'}: key {_short(k, 20)}: {problem}")
+                if isinstance(v, str):
+                    if (problem := _string_problem(v)) is not None:
+                        raise _Invalid(f"{_where(_child_path(path, k))}: {problem}")
+                elif isinstance(v, dict | list):
+                    stack.append((v, _child_path(path, k), depth + 1))
+        else:
+            for i, v in enumerate(container):
+                if isinstance(v, str):
+                    if (problem := _string_problem(v)) is not None:
+                        raise _Invalid(f"{_where(f'{path}[{i}]')}: {problem}")
+                elif isinstance(v, dict | list):
+                    stack.append((v, f"{path}[{i}]", depth + 1))
 
 
-def _check_string(text: str, where: str) -> None:
+def _string_problem(text: str) -> str | None:
     # PostgreSQL text cannot hold NUL.
     if "\x00" in text:
-        raise _Invalid(f"{where}: contains NUL character")
+        return "contains NUL character"
     # JSON "\ud800" decodes to a lone surrogate, which no database driver can encode as UTF-8.
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise _Invalid(f"{where}: contains a lone surrogate (not valid Unicode)") from None
+        return "contains a lone surrogate (not valid Unicode)"
+    return None
 
 
 def _optional_str(obj: dict[str, Any], name: str, *, strip: bool = True) -> str | None:
