@@ -111,6 +111,7 @@ class EmbeddedBroker:
         """Start the broker and wait until clients can fetch metadata; raise BrokerStartError otherwise."""
         if self.running:
             return self
+        self._tmpdir.mkdir(parents=True, exist_ok=True)  # close() removed it; start() may follow
         env = dict(os.environ)
         # Tansu logs through RUST_LOG; keep it quiet unless debugging.
         env.setdefault("RUST_LOG", "debug" if self.debug else "warn")

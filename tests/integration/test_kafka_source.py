@@ -124,6 +124,10 @@ def test_consume_all_commit_and_resume_from_committed(
     first.close()
     first.close()  # idempotent
 
+    # A member that never polled (never joined) can still read the group's committed offsets.
+    with KafkaSource(kafka_broker.bootstrap_servers, topic, group, dict(TEST_CONSUMER_OPTIONS)) as probe:
+        assert {(topic, p): probe.committed(topic, p) for p in range(PARTITIONS)} == commit
+
     # Same group: starts from the committed offsets, so nothing old comes back...
     second = sources(topic, group)
     assert _await_assignment(second) == []
