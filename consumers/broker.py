@@ -115,6 +115,7 @@ class EmbeddedBroker:
         env = dict(os.environ)
         # Tansu logs through RUST_LOG; keep it quiet unless debugging.
         env.setdefault("RUST_LOG", "debug" if self.debug else "warn")
+        env.setdefault("NO_COLOR", "1")  # a plain-text log reads better in an error message
         with open(self.log_path, "ab") as log_file:
             self._proc = subprocess.Popen(
                 self._command(),
