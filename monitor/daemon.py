@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from consumers.batching import Batcher
-from consumers.source import KafkaSource, RawMessage
+from consumers.source import BrokerUnavailable, CommitFailed, KafkaSource, RawMessage
 from monitor import metrics
 from monitor.pipeline import Decoded, Pipeline, next_offsets
 
@@ -63,6 +63,8 @@ class Daemon:
         self.stats = DaemonStats()
         self.source: KafkaSource | None = None
         self.db_ok = True
+        self.broker_ok = True
+        self.broker_backoff = Backoff()
         # Records a paused poll still returned (a partition assigned by a rebalance is not paused):
         # they go into the next batch, never dropped.
         self.carry: list[RawMessage] = []
@@ -82,8 +84,6 @@ class Daemon:
             log.info("consumer closed; stored %d articles, %d dead letters", self.stats.stored, self.stats.dead_letters)
 
     def _connect(self) -> KafkaSource | None:
-        from consumers.source import BrokerUnavailable
-
         backoff = Backoff()
         while not self.stopping.is_set():
             try:
@@ -106,7 +106,7 @@ class Daemon:
             if self.carry:
                 batcher.add(self.carry)
                 self.carry = []
-            batcher.add(source.poll(max_records=max(1, room), timeout_ms=max(1, wait_ms)))
+            batcher.add(self._poll(source, max(1, room), max(1, wait_ms)))
             if len(batcher) and batcher.ready():
                 self._process(source, batcher.take())
             if time.monotonic() - last_lag > 5:
@@ -118,6 +118,23 @@ class Daemon:
         if len(batcher):
             log.info("shutdown: abandoning %d uncommitted messages (they will be re-delivered)", len(batcher))
 
+    def _poll(self, source: KafkaSource, max_records: int, timeout_ms: int) -> list[RawMessage]:
+        """A poll that survives the broker going away: kafka-python reconnects by itself; we back off."""
+        try:
+            records = source.poll(max_records=max_records, timeout_ms=timeout_ms)
+        except BrokerUnavailable as e:
+            wait = self.broker_backoff.next()
+            if self.broker_ok:
+                log.error("kafka broker unreachable (%s); retrying with backoff", e)
+                self.broker_ok = False
+            self.stopping.wait(wait)
+            return []
+        if not self.broker_ok and records:
+            log.info("kafka broker reachable again")
+            self.broker_ok = True
+        self.broker_backoff.reset()
+        return records
+
     def _process(self, source: KafkaSource, records: list[RawMessage]) -> None:
         started = time.perf_counter()
         decoded = self.pipeline.prepare(records)
@@ -127,7 +144,7 @@ class Daemon:
         result = self.pipeline.account(records, decoded, stored, started)
         try:
             source.commit(next_offsets(records))
-        except Exception as e:  # noqa: BLE001 - a rebalance can revoke partitions mid-batch
+        except (CommitFailed, BrokerUnavailable) as e:  # a rebalance can revoke partitions mid-batch
             # The batch IS stored; the new owner re-reads it and the idempotent upsert drops the copies.
             log.warning("offset commit failed after store (%s); re-delivery will be deduplicated", e)
         self.stats.batches += 1
