@@ -58,7 +58,8 @@ class Running:
     def __init__(self, settings: Settings) -> None:
         database = app.open_database(settings)
         clf = app.load_classifier(settings)
-        self.daemon: Daemon = app.make_daemon(settings, app.make_pipeline(settings, app.classify_fn(clf, 128), database))
+        pipeline = app.make_pipeline(settings, app.classify_fn(clf, 128), database)
+        self.daemon: Daemon = app.make_daemon(settings, pipeline)
         self.thread = threading.Thread(target=self.daemon.run, daemon=True)
         self.thread.start()
 
