@@ -1,0 +1,179 @@
+"""alerts.surge / alerts.history / alerts.detect: the statistics, table-driven."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from math import comb
+
+import pytest
+
+from alerts.detect import detect, needed_ranges
+from alerts.history import History, Story
+from alerts.surge import (
+    Counts,
+    Thresholds,
+    baseline_from,
+    binomial_sf,
+    judge,
+    normalise_headline,
+    odds_ratio,
+    robust_share,
+)
+
+T = Thresholds()
+NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a Monday
+
+
+def exact_sf(k: int, n: int, p: float) -> float:
+    q = Fraction(p)
+    return float(sum(comb(n, i) * q**i * (1 - q) ** (n - i) for i in range(k, n + 1)))
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "p"),
+    [(0, 10, 0.3), (1, 1, 0.25), (3, 10, 0.25), (6, 10, 0.25), (10, 10, 0.25), (15, 30, 0.25),
+     (45, 90, 0.25), (30, 200, 0.1), (120, 400, 0.25), (3, 4, 0.9), (11, 10, 0.5), (50, 100, 0.5)],
+)
+def test_binomial_tail_matches_exact_sum(k: int, n: int, p: float) -> None:
+    expected = exact_sf(k, n, p) if k <= n else 0.0
+    assert binomial_sf(k, n, p) == pytest.approx(expected, rel=1e-9, abs=1e-300)
+
+
+@pytest.mark.parametrize(("k", "n", "p", "expected"), [(0, 0, 0.5, 1.0), (1, 0, 0.5, 0.0), (1, 5, 0.0, 0.0),
+                                                       (1, 5, 1.0, 1.0)])
+def test_binomial_tail_edges(k: int, n: int, p: float, expected: float) -> None:
+    assert binomial_sf(k, n, p) == expected
+
+
+@pytest.mark.parametrize(
+    ("negative", "total", "base", "low", "high"),
+    [(25, 100, 0.25, 0.9, 1.1), (50, 100, 0.25, 2.8, 3.2), (0, 10, 0.25, 0.0, 0.2), (10, 10, 0.25, 20, 100)],
+)
+def test_odds_ratio(negative: int, total: int, base: float, low: float, high: float) -> None:
+    assert low <= odds_ratio(negative, total, base) <= high
+
+
+@pytest.mark.parametrize(
+    ("samples", "expected", "kept"),
+    [
+        ([Counts(100, 25)] * 4, 0.25, 4),
+        ([Counts(100, 25), Counts(100, 20), Counts(100, 30), Counts(100, 90)], 0.25, 3),  # a past surge dropped
+        ([Counts(2, 0), Counts(1, 1), Counts(3, 0), Counts(0, 0)], 1 / 6, 3),  # sparse: pooled, MAD floor
+        ([], 0.0, 0),
+    ],
+)
+def test_robust_share(samples: list[Counts], expected: float, kept: int) -> None:
+    share, n = robust_share(samples)
+    assert share == pytest.approx(expected)
+    assert n == kept
+
+
+@pytest.mark.parametrize(
+    ("seasonal", "daily", "recent", "how"),
+    [
+        ([Counts(100, 25)] * 3, [Counts(50, 10)] * 7, [Counts(10, 1)] * 24, "hour_of_week"),
+        ([Counts(100, 25)], [Counts(50, 10)] * 7, [Counts(10, 1)] * 24, "hour_of_day"),
+        ([], [Counts(50, 10)] * 2, [Counts(10, 1)] * 24, "recent"),
+        ([], [], [Counts(10, 1)] * 3, "prior"),
+    ],
+)
+def test_baseline_falls_back_while_history_is_short(seasonal, daily, recent, how) -> None:  # type: ignore[no-untyped-def]
+    assert baseline_from(seasonal, daily, recent, 0.3, T).how == how
+
+
+def test_sparse_keys_are_shrunk_toward_the_prior() -> None:
+    b = baseline_from([Counts(2, 2), Counts(1, 1)], [], [], 0.25, T)
+    assert 0.25 < b.share < 0.45  # 3 stories of its own cannot outvote 20 of prior
+    busy = baseline_from([Counts(1000, 600), Counts(1000, 600)], [], [], 0.25, T)
+    assert busy.share == pytest.approx(0.6, abs=0.01)
+
+
+BASE = baseline_from([Counts(100, 25)] * 4, [], [], 0.25, T)
+
+
+@pytest.mark.parametrize(
+    ("window", "tests", "fires", "holds", "why"),
+    [
+        (Counts(60, 30), 20, True, True, "surge"),  # 3x the odds, plenty of stories
+        (Counts(400, 100), 20, False, False, "odds ratio"),  # volume burst, usual mix
+        (Counts(6, 5), 1, False, True, "stories"),  # too few stories
+        (Counts(40, 4), 1, False, False, "negative"),  # too few negatives
+        (Counts(30, 13), 40, False, True, "adjusted p"),  # significant alone, not after 40 tests
+        (Counts(1000, 360), 1, False, True, "odds ratio"),  # significant but small effect
+        (Counts(0, 0), 5, False, False, "stories"),  # quiet key with an open alert: resolves
+    ],
+)
+def test_judge(window: Counts, tests: int, fires: bool, holds: bool, why: str) -> None:
+    s = judge("topic", "Earnings", NOW - T.window, NOW, window, BASE, tests, T)
+    assert (s.fires, s.holds) == (fires, holds)
+    assert why in s.reason
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("Contoso Bank shares plunge 12%", "CONTOSO BANK shares plunge 12% ", True),
+        ("Contoso Bank: shares plunge!", "contoso bank shares plunge", True),
+        ("Café crème prices rise", "Cafe creme prices rise", True),
+        ("Contoso Bank shares plunge 12%", "Contoso Bank shares plunge 13%", False),
+    ],
+)
+def test_normalise_headline(a: str, b: str, same: bool) -> None:
+    assert (normalise_headline(a) == normalise_headline(b)) is same
+
+
+def story(minutes_ago: float, title: str, sentiment: str = "neutral", topic: str = "Earnings",
+          tickers: tuple[str, ...] = ()) -> Story:
+    return Story(NOW - timedelta(minutes=minutes_ago), title, topic, sentiment, tickers)
+
+
+def test_duplicates_count_once_per_day() -> None:
+    h = History.of([
+        story(10, "Contoso slides", "negative", tickers=("CTSB",)),
+        story(5, "contoso slides!", "negative", tickers=("CTSB",)),  # another outlet
+        story(3, "Other news"),
+    ])
+    assert h.window_counts(NOW - T.window, NOW)[("market", "market")] == Counts(2, 1)
+    assert h.window_counts(NOW - T.window, NOW)[("ticker", "CTSB")] == Counts(1, 1)
+
+
+def seasonal_history(weeks: int, per_hour: int, share: float, surge: tuple[int, float] | None = None) -> History:
+    """`per_hour` stories an hour for `weeks` weeks before NOW; optionally (stories, share) in the last hour."""
+    stories = []
+    start = NOW - timedelta(weeks=weeks)
+    hours = int((NOW - start) / timedelta(hours=1))
+    for h in range(hours):
+        n, s = (surge if surge and h == hours - 1 else (per_hour, share))
+        t0 = start + timedelta(hours=h)
+        for i in range(n):
+            stories.append(Story(t0 + timedelta(seconds=3600 * i / n), f"story {h} {i}", "Earnings",
+                                 "negative" if i < round(n * s) else "neutral"))
+    return History.of(stories)
+
+
+@pytest.mark.parametrize(
+    ("surge", "fires"),
+    [(None, False), ((40, 0.25), False), ((200, 0.25), False), ((60, 0.5), True), ((30, 0.5), False)],
+)
+def test_detect_on_a_steady_history(surge: tuple[int, float] | None, fires: bool) -> None:
+    h = seasonal_history(3, 40, 0.25, surge)
+    surges = detect(h, NOW, T)
+    market = next(s for s in surges if s.scope == "market")
+    assert market.baseline.how == "hour_of_week"
+    assert market.baseline.share == pytest.approx(0.25, abs=0.02)
+    assert market.fires is fires, market.reason
+
+
+def test_open_alert_keys_are_judged_even_when_quiet() -> None:
+    h = seasonal_history(1, 10, 0.25)
+    surges = detect(h, NOW, T, also=[("ticker", "GONE")])
+    gone = next(s for s in surges if s.key == "GONE")
+    assert (gone.total, gone.holds) == (0, False)
+
+
+def test_needed_ranges_are_merged_and_cover_the_window() -> None:
+    spans = needed_ranges(NOW, T)
+    assert spans == sorted(spans)
+    assert all(a[1] < b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert spans[-1][1] == NOW and spans[-1][0] <= NOW - T.window - timedelta(hours=T.recent_hours)
