@@ -232,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         f"device: {args.device}   checkpoint: {model_path or '(package default)'}   texts: {len(texts)} "
         f"(train headlines from {args.data})   repeats: {args.repeats} (median)   warm-up: {args.warmup}"
     )
+    from model.device import autocast_dtype, resolve_device
+
+    auto = autocast_dtype(resolve_device(args.device), "auto")
+    print(f"precision 'auto' (the product default) on this {args.device}: {auto or 'fp32'}")
 
     results: dict[str, dict[int, dict[str, Any]]] = {}
     stages: dict[str, dict[str, float]] = {}
