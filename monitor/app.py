@@ -59,6 +59,22 @@ def make_pipeline(settings: Settings, classify: Classify, database: Database) ->
     )
 
 
+def start_ops_server(settings: Settings, daemon: Any, database: Database) -> Any:
+    """/healthz and /metrics; a taken port is a one-line startup error, not a silent gap in monitoring."""
+    from monitor.http import OpsServer, daemon_health
+    from storage.db import ping
+
+    def detection() -> dict[str, Any]:
+        return {"state": "not configured"}
+
+    health = daemon_health(daemon, lambda: ping(database.engine), detection)
+    try:
+        return OpsServer(settings.http_host, settings.http_port, health).start()
+    except OSError as e:
+        raise ValueError(f"cannot listen on {settings.http_host}:{settings.http_port} ({e.strerror}); "
+                         "set MONITOR_HTTP_PORT") from None
+
+
 def make_daemon(settings: Settings, pipeline: Pipeline) -> Any:
     from consumers.source import KafkaSource
     from monitor.daemon import Daemon

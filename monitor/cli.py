@@ -17,6 +17,7 @@ from monitor.logs import setup_logging
 
 log = logging.getLogger("monitor")
 DATA = Path("../shared/data")
+BOOTSTRAP_TIMEOUT_MS = 5000  # one attempt to reach the Kafka cluster at start (`monitor run`)
 
 
 class UserError(Exception):
@@ -43,15 +44,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor import app
 
     settings = _settings(args)
+    # kafka-python's consumer constructor blocks for bootstrap_timeout_ms (default 30 s) when no broker
+    # answers, and a SIGTERM cannot cut that wait short: keep each attempt short; the daemon retries.
+    settings = settings.model_copy(update={"kafka_consumer_options": {
+        "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS, **settings.kafka_consumer_options}})
     database = app.open_database(settings)
     classifier = app.load_classifier(settings)
     pipeline = app.make_pipeline(settings, app.classify_fn(classifier, settings.model_batch_size), database)
     daemon = app.make_daemon(settings, pipeline)
+    ops = app.start_ops_server(settings, daemon, database)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.stop())
     log.info("consuming %s from %s as group %s", settings.kafka_topic, settings.kafka_bootstrap_servers,
              settings.kafka_group_id)
-    daemon.run()
+    try:
+        daemon.run()
+    finally:
+        ops.stop()
     return 0
 
 
@@ -325,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if is_transient(e):  # database down or unreachable at start: say so, no traceback
             first = (str(e).strip().splitlines() or [""])[0]
+            first = first.removeprefix("database unavailable: ")  # DatabaseUnavailable already says so
             print(f"monitor {args.command}: error: database unavailable: {first[:200]}", file=sys.stderr)
             return 2
         raise

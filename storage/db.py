@@ -181,3 +181,9 @@ def _driver_error_is_transient(orig: BaseException | None) -> bool:
     # psycopg's OperationalError family: connection failures, admin shutdown, serialization failures,
     # deadlocks, query cancellations. InterfaceError: the connection object is unusable.
     return True
+
+
+def ping(engine: Engine) -> None:
+    """Raises if the database does not answer a trivial query (health checks)."""
+    with engine.connect() as connection:
+        connection.exec_driver_sql("SELECT 1")

@@ -159,3 +159,32 @@ def test_bad_messages_dead_lettered_and_stream_goes_on(kafka_broker, pg_engine, 
                               "from dead_letters where kafka_topic = :t"), {"t": topic}).one()
     assert rows[0] == rows[1] == len(bad)
     assert rows[2] <= Settings().dead_letter_max_bytes  # capped
+
+
+def test_healthz_and_metrics(kafka_broker, pg_engine, topic, start, settings_for) -> None:
+    import urllib.error
+    import urllib.request
+
+    produce(kafka_broker.bootstrap_servers, topic, news(300, topic))
+    d = start(topic)
+    settings = settings_for(topic).model_copy(update={"http_port": 0})
+    ops = app.start_ops_server(settings, d.daemon, app.open_database(settings))
+    base = f"http://127.0.0.1:{ops.port}"
+    try:
+        wait_for(lambda: stored(pg_engine, topic)[0] >= 300)
+        with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
+            body = json.loads(r.read())
+        assert r.status == 200 and body["status"] == "ready" and body["database"] == "ok"
+        assert len(body["assignment"]) == 3 and body["last_batch_age_seconds"] is not None
+        with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
+            text_metrics = r.read().decode()
+        for name in ("monitor_articles_consumed_total", "monitor_articles_stored_total",
+                     "monitor_dead_letters_total", "monitor_batch_seconds_bucket", "monitor_model_seconds_bucket",
+                     "monitor_consumer_lag"):
+            assert name in text_metrics, name
+        d.stop()  # a stopping daemon is not ready
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(base + "/healthz", timeout=5)
+        assert err.value.code == 503
+    finally:
+        ops.stop()
