@@ -50,7 +50,8 @@ def run(
     sentiment = np.zeros((n, model.cfg.n_sentiments), dtype=np.float32)
     weights: list[np.ndarray] = [np.zeros(0, dtype=np.float32)] * n
     amp = torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
-    for batch in length_sorted_batches([len(r) for r in ids], batch_size):
+    exact = device.type == "cuda"  # unpadded batches -> flash attention
+    for batch in length_sorted_batches([len(r) for r in ids], batch_size, exact=exact):
         x = _pad([ids[i] for i in batch])
         if device.type == "cuda":
             x = x.pin_memory().to(device, non_blocking=True)

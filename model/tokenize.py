@@ -52,7 +52,19 @@ class NewsTokenizer:
         return [e.ids for e in self._tok.encode_batch([clean(t) for t in texts])]
 
 
-def length_sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length, so little compute goes to padding."""
+def length_sorted_batches(lengths: list[int], batch_size: int, exact: bool = False) -> list[list[int]]:
+    """Indices grouped into batches of similar length, so little compute goes to padding.
+
+    exact=True never mixes lengths: no padding at all, so attention needs no mask and CUDA's flash
+    kernel applies. It costs a few partial batches (one per distinct length), cheap on a GPU.
+    """
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if not exact:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and len(batches[-1]) < batch_size and lengths[batches[-1][0]] == lengths[i]:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
