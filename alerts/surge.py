@@ -239,7 +239,7 @@ def judge(
         reasons.append(f"odds ratio {ratio:.2f} < {t.min_odds_ratio}")
     if p_adj >= t.alpha:
         reasons.append(f"adjusted p {p_adj:.3g} >= {t.alpha}")
-    if baseline.how == "prior" and scope != "ticker":
+    if baseline.how == "prior" and scope == "market":
         reasons.append("no history yet")
     fires = not reasons
     holds = ratio >= t.resolve_odds_ratio and p < t.resolve_p_value

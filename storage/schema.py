@@ -213,3 +213,74 @@ article_sentiment = Table(
     Column("model_version", Text),
     Column("classified_at", UTCDateTime()),
 )
+
+
+# --- Alerts (issue 4): what the surge detector fired, and the outbox that delivers it to Slack. ---
+
+
+class AlertRow(Base):
+    """One alert episode: fired once per (rule, scope, key, window it fired in), resolved once.
+
+    At most one open alert per (rule, scope, key) (``ix_alerts_open``, a partial unique index): even two
+    detection runs that slipped past the advisory lock cannot open the same alert twice.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("rule", "scope", "key", "window_start", name="uq_alerts_rule_scope_key_window"),
+        Index(
+            "ix_alerts_open", "rule", "scope", "key", unique=True,
+            postgresql_where=text("resolved_at IS NULL"), sqlite_where=text("resolved_at IS NULL"),
+        ),
+        CheckConstraint("scope IN ('market', 'topic', 'ticker')", name="ck_alerts_scope"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(Text, nullable=False)
+    scope: Mapped[str] = mapped_column(Text, nullable=False)
+    key: Mapped[str] = mapped_column(Text, nullable=False)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # The numbers when it fired (the window above).
+    negative: Mapped[int] = mapped_column(Integer, nullable=False)
+    total: Mapped[int] = mapped_column(Integer, nullable=False)
+    baseline: Mapped[float] = mapped_column(Float, nullable=False)  # expected negative share
+    p_value: Mapped[float] = mapped_column(Float, nullable=False)
+    odds_ratio: Mapped[float] = mapped_column(Float, nullable=False)
+    fired_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_notified_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The numbers of the window that resolved it.
+    resolved_negative: Mapped[int | None] = mapped_column(Integer)
+    resolved_total: Mapped[int | None] = mapped_column(Integer)
+    # Slack's thread: the resolution and repeats are posted under the first message.
+    slack_channel: Mapped[str | None] = mapped_column(Text)
+    slack_ts: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertOutboxRow(Base):
+    """One notification to deliver. Written in the transaction that decided it, so an outage loses none;
+    ``idempotency_key`` is unique, so deciding twice enqueues once; a row is marked sent in the transaction
+    after Slack accepted it, so a restart never re-sends a delivered one."""
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_alert_outbox_idempotency_key"),
+        CheckConstraint("kind IN ('fire', 'repeat', 'resolve')", name="ck_alert_outbox_kind"),
+        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name="ck_alert_outbox_status"),
+        Index("ix_alert_outbox_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False)
+    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    idempotency_key: Mapped[str] = mapped_column(Text, nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonDoc, nullable=False)
+    status: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    slack_ts: Mapped[str | None] = mapped_column(Text)
