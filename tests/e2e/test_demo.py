@@ -1,0 +1,74 @@
+"""`monitor demo`: bundled broker, SQLite file in the working directory, generated news, the real daemon."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.pool import NullPool
+
+from monitor.newsgen import INVALID_SAMPLES
+from storage.db import make_engine
+from tests.e2e.support import monitor_env, run_monitor
+
+pytestmark = pytest.mark.e2e
+HEADER = re.compile(r"^topic\s+total\s+negative\s+neutral\s+positive$")
+
+
+def _demo(cwd: Path, n: int, model: Path):
+    proc = run_monitor("demo", "--messages", str(n), cwd=cwd, env=monitor_env(model_path=model, database_url=None),
+                       timeout=55)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    return proc
+
+
+def _db_counts(path: Path) -> tuple[int, int, int, list[bytes]]:
+    engine = make_engine(f"sqlite:///{path}", poolclass=NullPool)
+    try:
+        with engine.connect() as c:
+            articles = c.execute(text("select count(*) from articles")).scalar_one()
+            distinct = c.execute(text("select count(distinct key) from articles")).scalar_one()
+            classified = c.execute(text("select count(*) from article_sentiment")).scalar_one()
+            raws = [bytes(r[0]) for r in c.execute(text("select raw from dead_letters"))]
+    finally:
+        engine.dispose()
+    assert articles == distinct
+    return articles, distinct, classified, raws
+
+
+def _topic_table(stdout: str) -> list[tuple[str, int, int, int, int]]:
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if HEADER.match(line.strip()))
+    rows = []
+    for line in lines[start + 1:]:
+        if not line.strip():
+            break
+        m = re.match(r"^(.+?)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$", line)
+        assert m, line
+        rows.append((m[1], *(int(m[k]) for k in range(2, 6))))
+    return rows
+
+
+def test_demo_runs_everything_on_one_machine(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    out = _demo(tmp_path, 300, tiny_checkpoint).stdout
+    n_bad = len(INVALID_SAMPLES)
+    assert f"{300 + n_bad} messages" in out and f"300 articles stored, {n_bad} dead letters" in out, out
+    rows = _topic_table(out)
+    assert rows and sum(r[1] for r in rows) == 300, out
+    assert all(total == neg + neu + pos for _, total, neg, neu, pos in rows), out
+    worst = out.split("most negative headlines:", 1)[1].strip().splitlines()
+    assert worst and re.match(r"^\d\.\d\d  .+  \[.+\]$", worst[0].strip()), out
+
+    db = tmp_path / "monitor-demo.sqlite"
+    articles, _, classified, raws = _db_counts(db)
+    assert articles == classified == 300
+    assert sorted(raws) == sorted(INVALID_SAMPLES)  # the demo's broken messages, verbatim
+
+    # a second run starts from a fresh file: the summary shows that run only
+    out = _demo(tmp_path, 40, tiny_checkpoint).stdout
+    assert f"40 articles stored, {n_bad} dead letters" in out, out
+    articles, _, classified, raws = _db_counts(db)
+    assert articles == classified == 40 and len(raws) == n_bad

@@ -1,0 +1,200 @@
+"""`monitor run` as a real process: Tansu broker -> daemon (tiny model) -> PostgreSQL, stopped by signals.
+
+What a signal must never do: commit an offset past what is stored (a message would be lost). What a restart
+must do: pick up at the committed offsets, so that every message ends up stored exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from consumers.source import KafkaSink, KafkaSource, ensure_topic
+from monitor.newsgen import INVALID_SAMPLES, generate
+from tests.e2e.support import FAST_GROUP_JSON, REPO, monitor_cmd, monitor_env, wait_for
+
+pytestmark = pytest.mark.e2e
+PARTITIONS = 3
+STOP_WITHIN_S = 10
+
+
+class Daemon:
+    """`monitor run` in the background; stderr goes to a file (a pipe nobody reads could fill and block it)."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._stderr = log.open("wb")
+        self.proc = subprocess.Popen(monitor_cmd("run"), env=env, cwd=REPO, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=self._stderr)
+
+    def stderr(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> float:
+        """Send sig; assert a clean exit 0 within STOP_WITHIN_S; return the seconds it took."""
+        assert self.proc.poll() is None, f"daemon died early:\n{self.stderr()[-3000:]}"
+        started = time.monotonic()
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=STOP_WITHIN_S)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"no exit within {STOP_WITHIN_S}s of {sig.name}:\n{self.stderr()[-3000:]}") from None
+        took = time.monotonic() - started
+        self._stderr.close()
+        assert rc == 0, f"exit {rc} after {sig.name}:\n{self.stderr()[-3000:]}"
+        assert "Traceback" not in self.stderr(), self.stderr()[-3000:]
+        return took
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self._stderr.close()
+
+    def stored_count(self) -> int:
+        """Articles stored by this process, from its shutdown log line."""
+        found = re.findall(r"consumer closed; stored (\d+) articles, (\d+) dead letters", self.stderr())
+        assert len(found) == 1, self.stderr()[-3000:]
+        return int(found[0][0])
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
+    yield started
+    for d in started:  # a failed test must not leave a daemon running
+        d.kill()
+
+
+def _messages(tag: str, n: int) -> list[tuple[bytes, bytes | None]]:
+    """(value, key): n generated articles with unique ids, plus the demo's broken messages sprinkled in."""
+    out: list[tuple[bytes, bytes | None]] = [
+        (json.dumps({**m, "id": f"{tag}-{i}"}).encode(), f"{tag}-{i}".encode()) for i, m in enumerate(generate(n))
+    ]
+    for i, bad in enumerate(INVALID_SAMPLES):
+        out.insert(1 + i * (n // len(INVALID_SAMPLES)), (bad, None))
+    return out
+
+
+def _produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
+    with KafkaSink(bootstrap, topic) as sink:
+        for value, key in messages:
+            sink.send(value, key=key)
+        sink.flush()
+
+
+def _stored_offsets(engine: Engine, topic: str) -> dict[int, list[int]]:
+    """Per partition, the offsets stored for topic (articles and dead letters), sorted, repeats kept."""
+    out: dict[int, list[int]] = {p: [] for p in range(PARTITIONS)}
+    with engine.connect() as c:
+        rows = c.execute(text(
+            "select kafka_partition, kafka_offset from articles where kafka_topic = :t "
+            "union all select kafka_partition, kafka_offset from dead_letters where kafka_topic = :t"), {"t": topic})
+        for partition, offset in rows:
+            out[partition].append(offset)
+    return {p: sorted(v) for p, v in out.items()}
+
+
+def _articles(engine: Engine, topic: str) -> tuple[int, set[str]]:
+    with engine.connect() as c:
+        rows = c.execute(text("select external_id from articles where kafka_topic = :t"), {"t": topic}).all()
+    return len(rows), {r[0] for r in rows}
+
+
+def _stored_total(engine: Engine, topic: str) -> int:
+    return sum(len(v) for v in _stored_offsets(engine, topic).values())
+
+
+def _committed(bootstrap: str, topic: str, group: str) -> dict[int, int]:
+    with KafkaSource(bootstrap, topic, group, json.loads(FAST_GROUP_JSON)) as probe:
+        return {p: probe.committed(topic, p) or 0 for p in range(PARTITIONS)}
+
+
+def _assert_commits_within_stored(committed: dict[int, int], stored: dict[int, list[int]]) -> None:
+    for p in range(PARTITIONS):
+        offsets = stored[p]
+        assert committed[p] <= (offsets[-1] + 1 if offsets else 0), (p, committed[p], offsets[-5:])
+        # stronger: every message below the committed offset is stored
+        assert set(range(committed[p])) <= set(offsets), (p, committed[p])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stop_mid_stream_then_resume_stores_each_message_once(
+    sig: signal.Signals, kafka_broker, pg_engine: Engine, pg_url: str, tiny_checkpoint: Path, tmp_path: Path,
+    daemons: list[Daemon],
+) -> None:
+    bootstrap = kafka_broker.bootstrap_servers
+    topic = f"e2e-run-{uuid.uuid4().hex[:10]}"
+    group = f"group-{topic}"
+    ensure_topic(bootstrap, topic, partitions=PARTITIONS)
+    messages = _messages(topic, 3000 if sig is signal.SIGTERM else 1500)
+    total, valid = len(messages), len(messages) - len(INVALID_SAMPLES)
+    _produce(bootstrap, topic, messages)
+    env = monitor_env(database_url=pg_url, kafka_bootstrap_servers=bootstrap, kafka_topic=topic,
+                      kafka_group_id=group, kafka_consumer_options=FAST_GROUP_JSON, model_path=tiny_checkpoint,
+                      batch_max_size="100", batch_max_wait_ms="100")
+
+    first = Daemon(env, tmp_path / "first.log")
+    daemons.append(first)
+    wait_for(lambda: _stored_total(pg_engine, topic) >= 200 or first.proc.poll() is not None, 45,
+             "the first daemon to store some messages")
+    first.stop(sig)
+    stored = _stored_offsets(pg_engine, topic)
+    committed = _committed(bootstrap, topic, group)
+    _assert_commits_within_stored(committed, stored)
+    assert sum(committed.values()) > 0  # it did commit what it stored
+    after_first = sum(len(v) for v in stored.values())
+    assert 0 < after_first <= total
+
+    second = Daemon(env, tmp_path / "second.log")
+    daemons.append(second)
+    wait_for(lambda: _stored_total(pg_engine, topic) >= total or second.proc.poll() is not None, 45,
+             "the second daemon to store the rest")
+    second.stop(signal.SIGTERM)
+
+    rows, ids = _articles(pg_engine, topic)
+    assert rows == valid and ids == {f"{topic}-{i}" for i in range(valid)}  # each article once
+    stored = _stored_offsets(pg_engine, topic)
+    committed = _committed(bootstrap, topic, group)
+    for p in range(PARTITIONS):  # each (partition, offset) stored once, none missing, all committed
+        assert stored[p] == list(range(len(stored[p]))), p
+        assert committed[p] == len(stored[p]), (p, committed[p], len(stored[p]))
+    assert sum(len(v) for v in stored.values()) == total
+    assert all(stored[p] for p in range(PARTITIONS))  # keys spread the messages over every partition
+    # new articles as each process counted them: redelivered ones are not counted twice
+    assert first.stored_count() + second.stored_count() == valid
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_run_without_broker_keeps_retrying_and_stops_on_sigterm(
+    tiny_checkpoint: Path, tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    env = monitor_env(database_url=f"sqlite:///{tmp_path}/x.sqlite", kafka_topic="news-nowhere",
+                      kafka_bootstrap_servers=f"127.0.0.1:{_closed_port()}", kafka_consumer_options=FAST_GROUP_JSON,
+                      model_path=tiny_checkpoint)
+    d = Daemon(env, tmp_path / "run.log")
+    daemons.append(d)
+
+    def retrying() -> bool:
+        return len(re.findall(r"unavailable|unreachable", d.stderr())) >= 2 or d.proc.poll() is not None
+
+    wait_for(retrying, 40, "two 'broker unavailable' log lines")  # it retried at least once
+    assert d.proc.poll() is None, f"monitor run gave up:\n{d.stderr()[-3000:]}"
+    d.stop(signal.SIGTERM)
+    assert re.search(r"WARNING.*kafka broker (unavailable|unreachable)", d.stderr()), d.stderr()[-3000:]
