@@ -6,9 +6,11 @@ seasonal baseline of the same key's history:
 * the baseline share of negative stories comes from the same hour of the week in past weeks, falling
   back to the same hour of the day, then to the recent hours, while history is short; outlier hours
   (a past surge) are dropped with a median/MAD rule, and sparse keys are shrunk toward a prior share;
-* the test is conditional on the window's volume: a one-sided binomial tail P(X >= negative | total,
-  baseline share). A burst of volume with the usual mix (the market open) does not move the share, so it
-  does not alert, however big it is;
+* the test is conditional on the window's volume: a one-sided tail P(X >= negative | total) under the
+  beta-binomial predictive distribution of the baseline (a binomial whose share is itself uncertain: an
+  hour-of-week baseline of four hours of a small topic rests on a hundred stories, and treating its share
+  as exact cried wolf about once a week in the backtest). A burst of volume with the usual mix (the market
+  open) does not move the share, so it does not alert, however big it is;
 * the effect size is the odds ratio of the window's share to the baseline's. Tripling the rate of negative
   stories while the rest stay put triples the odds whatever the baseline share, so a threshold on it reads
   the same for every key.
@@ -45,7 +47,9 @@ class Counts:
 
 @dataclass(frozen=True, slots=True)
 class Baseline:
-    share: float  # expected negative share, after outlier trimming and shrinkage
+    share: float  # expected negative share, after outlier trimming and shrinkage: a / (a + b)
+    a: float  # Beta pseudo-counts of the share: negative stories (plus the prior's) ...
+    b: float  # ... and the others
     negative_per_hour: float  # median negative stories per hour in the samples (for the message)
     total_per_hour: float
     samples: int  # hours the estimate rests on
@@ -64,7 +68,7 @@ class Surge:
     total: int
     baseline: Baseline
     odds_ratio: float
-    p_value: float  # one-sided binomial tail, uncorrected
+    p_value: float  # one-sided beta-binomial tail, uncorrected
     p_adjusted: float  # Bonferroni over the keys tested in this run
     fires: bool  # all fire conditions hold
     holds: bool  # still above the (lower) resolve threshold
@@ -98,6 +102,7 @@ class Thresholds:
     recent_hours: int = 24  # last fallback: the recent hours before the window
     min_recent_samples: int = 6
     prior_strength: float = 20.0  # pseudo-stories of the prior share added to a key's baseline
+    max_baseline_stories: float = 400.0  # cap on a baseline's weight: real news shares drift hour to hour
     default_prior_share: float = 0.3  # prior for the market itself when it has no history at all
 
     @property
@@ -120,6 +125,31 @@ def binomial_sf(k: int, n: int, p: float) -> float:
     if p >= 1.0:
         return 1.0
     return _betainc(float(k), float(n - k + 1), p)
+
+
+def beta_binomial_sf(k: int, n: int, a: float, b: float) -> float:
+    """P(X >= k) for X ~ BetaBinomial(n, a, b): n draws at a share that is Beta(a, b) distributed."""
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    lbeta_ab = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+    lg_n = math.lgamma(n + 1)
+
+    def pmf(x: int) -> float:
+        return math.exp(lg_n - math.lgamma(x + 1) - math.lgamma(n - x + 1) + math.lgamma(x + a)
+                        + math.lgamma(n - x + b) - math.lgamma(n + a + b) - lbeta_ab)
+
+    mean = n * a / (a + b)
+    if k > mean:  # the upper tail: terms fall away past the mode, stop when they stop mattering
+        total = 0.0
+        for x in range(k, n + 1):
+            term = pmf(x)
+            total += term
+            if term < total * 1e-13:
+                break
+        return min(1.0, total)
+    return max(0.0, 1.0 - math.fsum(pmf(x) for x in range(k)))
 
 
 def _betainc(a: float, b: float, x: float) -> float:
@@ -198,18 +228,22 @@ def baseline_from(
         with_data = [c for c in samples if c.total > 0]
         if len(with_data) >= needed:
             share, kept = robust_share(with_data)
-            stories = sum(c.total for c in with_data) * kept / len(with_data)
+            stories = min(t.max_baseline_stories, sum(c.total for c in with_data) * kept / len(with_data))
             # Shrink toward the prior by `prior_strength` pseudo-stories: a ticker seen 6 times has no
             # trustworthy share of its own.
-            shrunk = (share * stories + prior_share * t.prior_strength) / (stories + t.prior_strength)
+            a = share * stories + prior_share * t.prior_strength
+            b = (1 - share) * stories + (1 - prior_share) * t.prior_strength
             return Baseline(
-                share=_clamp(shrunk),
+                share=_clamp(a / (a + b)),
+                a=a,
+                b=b,
                 negative_per_hour=statistics.median(c.negative for c in samples) if samples else 0.0,
                 total_per_hour=statistics.median(c.total for c in samples) if samples else 0.0,
                 samples=kept,
                 how=how,
             )
-    return Baseline(_clamp(prior_share), 0.0, 0.0, 0, "prior")
+    p = _clamp(prior_share)
+    return Baseline(p, p * t.prior_strength, (1 - p) * t.prior_strength, 0.0, 0.0, 0, "prior")
 
 
 def _clamp(p: float) -> float:
@@ -227,7 +261,7 @@ def judge(
     t: Thresholds,
 ) -> Surge:
     """Apply every fire condition and the resolve threshold to one key's window."""
-    p = binomial_sf(window.negative, window.total, baseline.share)
+    p = beta_binomial_sf(window.negative, window.total, baseline.a, baseline.b)
     p_adj = min(1.0, p * max(1, tests))
     ratio = odds_ratio(window.negative, window.total, baseline.share)
     reasons = []

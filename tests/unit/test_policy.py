@@ -12,7 +12,7 @@ from alerts.surge import Baseline, Surge, Thresholds
 
 T = Thresholds(repeat_interval=timedelta(hours=4))
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-SURGE = Surge("topic", "Earnings", T0 - T.window, T0, 30, 60, Baseline(0.25, 10, 40, 4, "hour_of_week"),
+SURGE = Surge("topic", "Earnings", T0 - T.window, T0, 30, 60, Baseline(0.25, 100, 300, 10, 40, 4, "hour_of_week"),
               3.0, 1e-8, 1e-7, fires=True, holds=True, reason="surge")
 QUIET = replace(SURGE, negative=10, odds_ratio=1.0, p_value=0.5, p_adjusted=1.0, fires=False, holds=False,
                 reason="odds ratio 1.00 < 2.0")
