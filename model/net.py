@@ -32,6 +32,10 @@ class EncoderConfig:
     dropout: float = 0.1
     n_topics: int = 20
     n_sentiments: int = 3
+    # A second sentiment head for SEntFiN during training: its entity-level labels on Indian market
+    # headlines follow other conventions than the tweets' bullish/bearish, so it shares the encoder
+    # (more data) but not the decision layer. Unused at inference.
+    aux_sentiment_head: bool = False
 
     def to_dict(self) -> dict[str, int | float]:
         return asdict(self)
@@ -130,14 +134,20 @@ class NewsClassifier(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
         self.topic_head = Head(cfg.hidden, cfg.n_topics, cfg.dropout)
         self.sentiment_head = Head(cfg.hidden, cfg.n_sentiments, cfg.dropout)
+        self.aux_sentiment_head = Head(cfg.hidden, cfg.n_sentiments, cfg.dropout) if cfg.aux_sentiment_head else None
 
-    def forward(self, ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def encode(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        """ids (B, T) -> token states (B, T, C) and the padding mask (B, T)."""
         pad = ids.eq(0)  # (B, T) True where padding
         # SDPA bool mask: True = may attend. Skip it when nothing is padded (flash kernel on CUDA).
         mask = None if not bool(pad.any()) else ~pad[:, None, None, :]  # (B, 1, 1, T)
         x = self.embeddings(ids)
         for block in self.blocks:
             x = block(x, mask)
+        return x, pad
+
+    def forward(self, ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        x, pad = self.encode(ids)
         topic_logits, _ = self.topic_head(x, pad)
         sentiment_logits, sentiment_weights = self.sentiment_head(x, pad)
         return topic_logits, sentiment_logits, sentiment_weights

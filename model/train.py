@@ -13,7 +13,7 @@ import math
 import random
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ class TrainConfig:
     max_tokens: int = 64  # training only: tweets/headlines fit; inference defaults to 128
     dev_fraction: float = 0.1
     seed: int = 13
+    sentfin_own_head: bool = True  # SEntFiN trains its own sentiment head (see EncoderConfig)
     tiny: bool = False  # random-init tiny config (tests)
     limit: int | None = None  # use only this many examples per file (tests)
     max_steps: int | None = None
@@ -171,10 +172,13 @@ def train(cfg: TrainConfig) -> TrainResult:
     train_ex, dev_ex = load_examples(cfg)
     tok = NewsTokenizer(cfg.max_tokens)
     ids = tok.ids([e.text for e in train_ex])
-    is_topic = torch.tensor([e.task == "topic" for e in train_ex])
+    # which head each example trains: 0 topic, 1 sentiment, 2 the SEntFiN sentiment head
+    head_of = torch.tensor([
+        0 if e.task == "topic" else 2 if (cfg.sentfin_own_head and e.source == "sentfin") else 1 for e in train_ex
+    ])
     labels = torch.tensor([e.label for e in train_ex])
 
-    enc_cfg = TINY if cfg.tiny else EncoderConfig()
+    enc_cfg = replace(TINY if cfg.tiny else EncoderConfig(), aux_sentiment_head=cfg.sentfin_own_head)
     model = NewsClassifier(enc_cfg) if cfg.tiny else checkpoint.pretrained_model(enc_cfg)
     model.to(device).train()
     w_topic = class_weights(train_ex, "topic", enc_cfg.n_topics).to(device)
@@ -214,18 +218,21 @@ def train(cfg: TrainConfig) -> TrainResult:
             x = torch.zeros((len(batch), max(len(ids[i]) for i in batch)), dtype=torch.long)
             for r, i in enumerate(batch):
                 x[r, : len(ids[i])] = torch.tensor(ids[i])
-            x, y, t_mask = x.to(device), labels[batch].to(device), is_topic[batch].to(device)
-            with amp:
-                t_logits, s_logits, _ = model(x)
+            x, y, head = x.to(device), labels[batch].to(device), head_of[batch].to(device)
             loss = x.new_zeros((), dtype=torch.float32)
-            if t_mask.any():
-                loss = loss + F.cross_entropy(
-                    t_logits[t_mask].float(), y[t_mask], weight=w_topic, label_smoothing=cfg.label_smoothing
-                ) * t_mask.float().mean()
-            if (~t_mask).any():
-                loss = loss + F.cross_entropy(
-                    s_logits[~t_mask].float(), y[~t_mask], weight=w_sent, label_smoothing=cfg.label_smoothing
-                ) * (~t_mask).float().mean()
+            with amp:
+                states, pad = model.encode(x)
+                heads = [(model.topic_head, w_topic), (model.sentiment_head, w_sent)]
+                if model.aux_sentiment_head is not None:
+                    heads.append((model.aux_sentiment_head, w_sent))
+                for h, (module, weight) in enumerate(heads):
+                    rows = head == h
+                    if rows.any():
+                        logits, _ = module(states[rows], pad[rows])
+                        ce = F.cross_entropy(
+                            logits.float(), y[rows], weight=weight, label_smoothing=cfg.label_smoothing
+                        )
+                        loss = loss + ce * rows.float().mean()  # each task weighted by its share of the batch
             optim.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
