@@ -83,6 +83,9 @@ def make_daemon(settings: Settings, pipeline: Pipeline) -> Any:
     options = dict(settings.kafka_consumer_options)
     # The fetch must be able to carry any message we accept, or it could stall on a big one.
     options.setdefault("max_partition_fetch_bytes", max(1_048_576, settings.max_message_bytes + 1024))
+    # kafka-python's constructor blocks for bootstrap_timeout_ms (default 30 s) when no broker answers,
+    # and SIGTERM cannot cut that wait short: keep each attempt short; the daemon retries with backoff.
+    options.setdefault("bootstrap_timeout_ms", 5000)
 
     def connect() -> KafkaSource:
         return KafkaSource(

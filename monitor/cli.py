@@ -17,7 +17,6 @@ from monitor.logs import setup_logging
 
 log = logging.getLogger("monitor")
 DATA = Path("../shared/data")
-BOOTSTRAP_TIMEOUT_MS = 5000  # one attempt to reach the Kafka cluster at start (`monitor run`)
 
 
 class UserError(Exception):
@@ -44,10 +43,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor import app
 
     settings = _settings(args)
-    # kafka-python's consumer constructor blocks for bootstrap_timeout_ms (default 30 s) when no broker
-    # answers, and a SIGTERM cannot cut that wait short: keep each attempt short; the daemon retries.
-    settings = settings.model_copy(update={"kafka_consumer_options": {
-        "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS, **settings.kafka_consumer_options}})
     database = app.open_database(settings)
     classifier = app.load_classifier(settings)
     pipeline = app.make_pipeline(settings, app.classify_fn(classifier, settings.model_batch_size), database)
@@ -70,7 +65,8 @@ def _jsonl_records(path: Path) -> Iterator[Any]:
     with path.open("rb") as f:
         for number, line in enumerate(f, start=1):
             if line.strip():
-                yield FileRecord(value=line.rstrip(b"\r\n"), offset=number)
+                # provenance "file:NAME", line number as offset: re-ingesting a file dedups its dead letters
+                yield FileRecord(value=line.rstrip(b"\r\n"), topic=f"file:{path.name}", partition=0, offset=number)
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

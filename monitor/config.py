@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -31,7 +32,8 @@ class Settings(BaseSettings):
     kafka_topic: str = "news"
     kafka_group_id: str = "news-monitor"
     # Extra kafka-python KafkaConsumer options as JSON, e.g. {"max_poll_interval_ms": 5000} or SASL/SSL.
-    kafka_consumer_options: dict[str, Any] = Field(default_factory=dict)
+    # NoDecode: our validator parses the JSON, so a bad value gets our clear message, not pydantic's.
+    kafka_consumer_options: Annotated[dict[str, Any], NoDecode] = Field(default_factory=dict)
 
     batch_max_size: int = Field(256, ge=1, le=10_000)
     batch_max_wait_ms: int = Field(200, ge=1)
@@ -49,6 +51,16 @@ class Settings(BaseSettings):
     slack_base_url: str = "https://slack.com/api/"
 
     detect_interval_seconds: int = Field(60, ge=1)
+    # Surge detection thresholds (alerts.surge.Thresholds; README "Alerts" explains each).
+    alert_window_minutes: int = Field(60, ge=5, le=24 * 60)  # the sliding window a surge is judged over
+    alert_alpha: float = Field(0.001, gt=0, lt=1)  # family-wise per run, Bonferroni over the keys tested
+    alert_min_stories: int = Field(8, ge=1)  # distinct stories in the window
+    alert_min_negative: int = Field(5, ge=1)  # distinct negative stories in the window
+    alert_min_odds_ratio: float = Field(2.0, ge=1)  # effect size to fire
+    alert_resolve_odds_ratio: float = Field(1.5, ge=1)  # hysteresis: resolves below this odds ratio ...
+    alert_resolve_p_value: float = Field(0.05, gt=0, le=1)  # ... or above this uncorrected p-value
+    alert_repeat_interval_minutes: int = Field(240, ge=1)  # re-notify a still-open alert this often
+    alert_seasonal_weeks: int = Field(4, ge=1, le=52)  # hour-of-week baseline: how many past weeks
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=0, le=65535)
     log_level: str = "INFO"

@@ -30,5 +30,7 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # kafka-python is chatty at INFO (every coordinator step); keep its warnings only.
-    logging.getLogger("kafka").setLevel(max(logging.WARNING, root.level))
+    # kafka-python logs every coordinator step and several lines per failed connection attempt; the
+    # daemon logs one line per state change itself, so kafka-python speaks only at DEBUG.
+    logging.getLogger("kafka").setLevel(root.level if root.level <= logging.DEBUG else logging.CRITICAL)
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))

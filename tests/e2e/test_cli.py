@@ -190,7 +190,7 @@ def test_ingest_into_postgresql_is_idempotent(fresh_pg, tiny_checkpoint: Path, t
         assert tuple(views) == (valid, 1)
         letters = c.execute(text("select raw, error, kafka_topic, kafka_offset from dead_letters")).all()
     assert sorted(bytes(r.raw) for r in letters) == sorted(INVALID_LINES)
-    assert all(r.error and r.kafka_topic is None and r.kafka_offset is not None for r in letters)
+    assert all(r.error and r.kafka_topic == f"file:{path.name}" and r.kafka_offset is not None for r in letters)
     # the offset of a file's dead letter is its line number: the raw bytes are that line
     file_lines = path.read_bytes().split(b"\n")
     assert all(file_lines[r.kafka_offset - 1] == bytes(r.raw) for r in letters)
@@ -200,10 +200,8 @@ def test_ingest_into_postgresql_is_idempotent(fresh_pg, tiny_checkpoint: Path, t
     again = _counts(engine)
     assert {k: again[k] for k in ("articles", "classifications", "article_tickers")} == {
         k: counts[k] for k in ("articles", "classifications", "article_tickers")}
-    if again["dead_letters"] != counts["dead_letters"]:
-        # Known issue (see the e2e report): dead letters without a Kafka position are never deduplicated,
-        # so re-running the same file stores every invalid line again.
-        pytest.xfail(f"re-ingest stored the dead letters again ({counts['dead_letters']} -> {again['dead_letters']})")
+    # ingest records "file:NAME" + line number as the position, so re-running a file dedups its dead letters
+    assert again["dead_letters"] == counts["dead_letters"]
 
 
 def test_ingest_missing_file(tmp_path: Path) -> None:

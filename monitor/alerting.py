@@ -1,0 +1,175 @@
+"""Alerting glue for the top floor: settings -> thresholds and notifier, the scheduled detect + deliver
+step, `monitor backtest`, and the demo's alert lines. The decisions themselves live in `alerts/`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alerts.slack import ConsoleNotifier, DeliveryPolicy, DrainResult, Notifier, SlackNotifier, deliver_due, make_client
+from alerts.surge import Thresholds
+from monitor.config import Settings
+
+log = logging.getLogger(__name__)
+DEFAULT_POLICY = DeliveryPolicy()
+
+
+def thresholds(settings: Settings) -> Thresholds:
+    return Thresholds(
+        window=timedelta(minutes=settings.alert_window_minutes),
+        alpha=settings.alert_alpha,
+        min_stories=settings.alert_min_stories,
+        min_negative=settings.alert_min_negative,
+        min_odds_ratio=settings.alert_min_odds_ratio,
+        resolve_odds_ratio=min(settings.alert_resolve_odds_ratio, settings.alert_min_odds_ratio),
+        resolve_p_value=settings.alert_resolve_p_value,
+        repeat_interval=timedelta(minutes=settings.alert_repeat_interval_minutes),
+        seasonal_weeks=settings.alert_seasonal_weeks,
+    )
+
+
+def make_notifier(settings: Settings, write: Callable[[str], None] = print) -> Notifier:
+    """Slack when a token is configured; otherwise the log and the console (never an error)."""
+    if settings.slack_token is None or not settings.slack_token.get_secret_value():
+        return ConsoleNotifier(write)
+    client = make_client(settings.slack_token.get_secret_value(), settings.slack_base_url)
+    return SlackNotifier(client, settings.slack_channel)
+
+
+def detect_and_deliver(
+    database: Any, t: Thresholds, notifier: Notifier, now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    policy: DeliveryPolicy = DEFAULT_POLICY,
+) -> DrainResult | None:
+    """One scheduled step: a detection run (one transaction, under the advisory lock), then the outbox.
+    `database` is monitor.app.Database. Errors are logged, not raised: the next run tries again."""
+    from alerts.job import run_detection
+    from storage.db import is_transient
+
+    try:
+        with database.sessions.begin() as session:
+            result = run_detection(session, now(), t)
+        if result.ran and result.decisions:
+            log.info("surge detection: %d fired, %d resolved, %d repeated", result.count("fire"),
+                     result.count("resolve"), result.count("repeat"))
+        return deliver_due(database.sessions, notifier, now(), policy)
+    except Exception as e:
+        if is_transient(e):
+            log.warning("surge detection skipped: database unavailable (%s)", str(e).splitlines()[0][:200])
+            return None
+        log.exception("surge detection failed")
+        return None
+
+
+def demo_alert_lines(database: Any, now: datetime, settings: Settings | None = None) -> list[str]:
+    """For `monitor demo`: run detection at `now` and deliver to the console; returns what it printed
+    (empty: nothing surged). `settings` only supplies the thresholds (default: the built-in ones)."""
+    lines: list[str] = []
+    t = thresholds(settings) if settings is not None else Thresholds()
+    detect_and_deliver(database, t, ConsoleNotifier(lines.append), lambda: now)
+    return lines
+
+
+# --------------------------------------------------------------------------- monitor backtest
+
+
+def add_backtest_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "backtest", help="replay surge detection over stored history; one JSON line per alert event",
+    )
+    p.add_argument("--input", type=Path, help="a JSON-lines file to ingest first (through the normal pipeline)")
+    p.add_argument("--since", type=_timestamp, help="ISO 8601 (default: the start of the stored history)")
+    p.add_argument("--until", type=_timestamp, help="ISO 8601 (default: the end of the stored history)")
+    p.add_argument("--step-seconds", type=int, default=None,
+                   help="detection interval in event time (default: MONITOR_DETECT_INTERVAL_SECONDS)")
+    p.set_defaults(fn=cmd_backtest)
+    return p
+
+
+def _timestamp(value: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 timestamp: {value!r}") from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from monitor.config import load_settings
+    from monitor.logs import setup_logging
+
+    settings = load_settings()
+    setup_logging(settings.log_level, settings.log_format)
+    return run_backtest(settings, args.input, args.since, args.until, args.step_seconds)
+
+
+def run_backtest(
+    settings: Settings, input_file: Path | None, since: datetime | None, until: datetime | None,
+    step_seconds: int | None, *, classify: Any = None, out: Any = None, err: Any = None,
+) -> int:
+    """`classify` overrides the model for --input (tests); out/err default to stdout/stderr."""
+    from alerts.backtest import replay
+    from alerts.job import story_of
+    from monitor import app
+    from storage import alerts_repo
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    database = app.open_database(settings)
+    if input_file is not None:
+        if not input_file.is_file():
+            raise FileNotFoundError(f"no such file: {input_file}")
+        if classify is None:
+            classify = app.classify_fn(app.load_classifier(settings), settings.model_batch_size)
+        pipeline = app.make_pipeline(settings, classify, database)
+        stored = 0
+        for chunk in _chunks(_records(input_file), settings.batch_max_size):
+            stored += pipeline.process(chunk).stored
+        print(f"ingested {stored} new articles from {input_file}", file=err)
+    first, last = database.read(alerts_repo.published_range)
+    if first is None or last is None:
+        print("backtest: no stored articles", file=err)
+        return 0
+    t = thresholds(settings)
+    since = since or first
+    until = until or last + timedelta(seconds=1)
+    step = timedelta(seconds=step_seconds or settings.detect_interval_seconds)
+    spans = [(since - t.lookback, until)]
+    stories = [story_of(r) for r in database.read(lambda s: alerts_repo.load_stories(s, spans))]
+    fired = resolved = 0
+    keys: set[tuple[str, str]] = set()
+    for event in replay(stories, since, until, t, step):
+        out.write(json.dumps(event.json()) + "\n")
+        fired += event.event == "fire"
+        resolved += event.event == "resolve"
+        keys.add((event.scope, event.key))
+    out.flush()
+    print(json.dumps({"summary": {"since": since.isoformat(), "until": until.isoformat(),
+                                  "step_seconds": step.total_seconds(), "stories": len(stories), "fired": fired,
+                                  "resolved": resolved, "keys": len(keys)}}), file=err)
+    return 0
+
+
+def _records(path: Path) -> Iterator[Any]:
+    from monitor.pipeline import FileRecord
+
+    with path.open("rb") as f:
+        for number, line in enumerate(f, start=1):
+            if line.strip():
+                yield FileRecord(value=line.rstrip(b"\r\n"), offset=number)
+
+
+def _chunks(items: Any, size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
