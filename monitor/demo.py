@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -61,6 +62,7 @@ def run_demo(settings: Settings, n: int = 2000) -> int:
         classifier = app.load_classifier(s)
         pipeline = app.make_pipeline(s, app.classify_fn(classifier, s.model_batch_size), database)
         daemon = app.make_daemon(s, pipeline)
+        ops = _ops_server(s, daemon, database)
         thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
         started = time.monotonic()
         thread.start()
@@ -70,9 +72,20 @@ def run_demo(settings: Settings, n: int = 2000) -> int:
                 bar.update(daemon.stats.consumed - bar.n)
         daemon.stop()
         thread.join(timeout=15)
+        ops.stop()
         elapsed = time.monotonic() - started
     _print_summary(database, daemon.stats.consumed, elapsed, classifier.model_version, s)
     return 0 if daemon.stats.consumed >= len(messages) else 1
+
+
+def _ops_server(s: Settings, daemon: object, database: app.Database) -> Any:
+    """/healthz and /metrics, as in `monitor run`; a busy port falls back to a free one (it is a demo)."""
+    try:
+        ops = app.start_ops_server(s, daemon, database)
+    except ValueError:
+        ops = app.start_ops_server(s.model_copy(update={"http_port": 0}), daemon, database)
+    print(f"health and metrics: http://{s.http_host}:{ops.port}/healthz  http://{s.http_host}:{ops.port}/metrics")
+    return ops
 
 
 def _print_summary(database: app.Database, consumed: int, elapsed: float, version: str, s: Settings) -> None:
@@ -81,7 +94,8 @@ def _print_summary(database: app.Database, consumed: int, elapsed: float, versio
     articles = database.read(repo.count_articles)
     dead = database.read(repo.count_dead_letters)
     rows = database.read(repo.sentiment_counts_by_topic)
-    worst = database.read(lambda session: repo.most_negative(session, 8))
+    worst_all = database.read(lambda session: repo.most_negative(session, 60))
+    worst = list({title: (title, source, p) for title, source, p in reversed(worst_all)}.values())[::-1][:8]
     url = s.database_url.get_secret_value()
     print(f"\nmodel {version}: {consumed} messages in {elapsed:.1f}s -> {articles} articles stored, "
           f"{dead} dead letters (database: {url if url.startswith('sqlite') else '(configured)'})\n")
