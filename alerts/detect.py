@@ -25,13 +25,15 @@ from alerts.surge import (
 def baseline_hours(now: datetime, t: Thresholds) -> tuple[list[datetime], list[datetime], list[datetime]]:
     """(hour-of-week, hour-of-day, recent) sample hours for the window ending at `now`.
 
-    The seasonal samples are the clock hour holding the window's midpoint, in past weeks and days; the
-    recent samples are the whole hours before the window starts.
+    The seasonal samples are the clock hour holding the window's midpoint and its neighbours, in past weeks
+    and days; the recent samples are the whole hours before the window starts.
     """
     window_start = now - t.window
     h = hour_floor(now - t.window / 2)
-    seasonal = [h - w * WEEK for w in range(1, t.seasonal_weeks + 1)]
-    daily = [h - d * DAY for d in range(1, t.daily_days + 1)]
+    # The neighbouring hours too: a small topic's hour holds a dozen stories, too few for a share on its own.
+    near = [k * HOUR for k in range(-t.neighbour_hours, t.neighbour_hours + 1)]
+    seasonal = [h + k - w * WEEK for w in range(1, t.seasonal_weeks + 1) for k in near]
+    daily = [h + k - d * DAY for d in range(1, t.daily_days + 1) for k in near]
     first = hour_floor(window_start)
     recent = [first - i * HOUR for i in range(1, t.recent_hours + 1)]
     return seasonal, daily, recent

@@ -96,9 +96,10 @@ class Thresholds:
     resolve_p_value: float = 0.05  # ... and the uncorrected tail stays below this
     repeat_interval: timedelta = timedelta(hours=4)
     seasonal_weeks: int = 4  # hour-of-week samples looked at
-    min_seasonal_samples: int = 2  # weeks with data needed before the hour-of-week baseline is trusted
+    neighbour_hours: int = 1  # the hours either side of the same hour are samples too
+    min_seasonal_samples: int = 6  # hours with data needed before the hour-of-week baseline is trusted
     daily_days: int = 7  # hour-of-day fallback samples looked at
-    min_daily_samples: int = 3
+    min_daily_samples: int = 9
     recent_hours: int = 24  # last fallback: the recent hours before the window
     min_recent_samples: int = 6
     prior_strength: float = 20.0  # pseudo-stories of the prior share added to a key's baseline

@@ -283,3 +283,24 @@ def last_error(session: Session, outbox_id: int) -> str | None:
     return session.scalar(select(_OUTBOX.c.last_error).where(_OUTBOX.c.id == outbox_id))
 
 
+
+
+def published_range(session: Session) -> tuple[datetime | None, datetime | None]:
+    """The first and last published_at of the stored articles (None, None when there are none)."""
+    from storage.schema import ArticleRow
+
+    articles = cast(Table, ArticleRow.__table__)
+    row = session.execute(select(func.min(articles.c.published_at), func.max(articles.c.published_at))).one()
+    first, last = row
+    # min()/max() lose the column type on SQLite (text back): parse it the way UTCDateTime would.
+    return _as_utc(first), _as_utc(last)
+
+
+def _as_utc(value: datetime | str | None) -> datetime | None:
+    from datetime import UTC
+
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -93,9 +93,9 @@ def test_robust_share(samples: list[Counts], expected: float, kept: int) -> None
 @pytest.mark.parametrize(
     ("seasonal", "daily", "recent", "how"),
     [
-        ([Counts(100, 25)] * 3, [Counts(50, 10)] * 7, [Counts(10, 1)] * 24, "hour_of_week"),
-        ([Counts(100, 25)], [Counts(50, 10)] * 7, [Counts(10, 1)] * 24, "hour_of_day"),
-        ([], [Counts(50, 10)] * 2, [Counts(10, 1)] * 24, "recent"),
+        ([Counts(100, 25)] * 6, [Counts(50, 10)] * 21, [Counts(10, 1)] * 24, "hour_of_week"),
+        ([Counts(100, 25)] * 3, [Counts(50, 10)] * 9, [Counts(10, 1)] * 24, "hour_of_day"),
+        ([], [Counts(50, 10)] * 8, [Counts(10, 1)] * 24, "recent"),
         ([], [], [Counts(10, 1)] * 3, "prior"),
     ],
 )
@@ -104,13 +104,13 @@ def test_baseline_falls_back_while_history_is_short(seasonal, daily, recent, how
 
 
 def test_sparse_keys_are_shrunk_toward_the_prior() -> None:
-    b = baseline_from([Counts(2, 2), Counts(1, 1)], [], [], 0.25, T)
-    assert 0.25 < b.share < 0.45  # 3 stories of its own cannot outvote 20 of prior
-    busy = baseline_from([Counts(1000, 600), Counts(1000, 600)], [], [], 0.25, T)
+    b = baseline_from([Counts(2, 2), Counts(1, 1)] * 3, [], [], 0.25, T)
+    assert 0.25 < b.share < 0.55  # 9 stories of its own cannot outvote 20 of prior
+    busy = baseline_from([Counts(1000, 600)] * 6, [], [], 0.25, T)
     assert busy.share == pytest.approx(0.6, abs=0.03)  # its weight is capped, the prior still counts
 
 
-BASE = baseline_from([Counts(100, 25)] * 4, [], [], 0.25, T)
+BASE = baseline_from([Counts(100, 25)] * 12, [], [], 0.25, T)
 
 
 @pytest.mark.parametrize(
