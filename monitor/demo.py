@@ -95,7 +95,10 @@ def _print_summary(database: app.Database, consumed: int, elapsed: float, versio
     dead = database.read(repo.count_dead_letters)
     rows = database.read(repo.sentiment_counts_by_topic)
     worst_all = database.read(lambda session: repo.most_negative(session, 60))
-    worst = list({title: (title, source, p) for title, source, p in reversed(worst_all)}.values())[::-1][:8]
+    distinct: dict[str, tuple[str, str | None, float]] = {}
+    for row in worst_all:  # most negative first; one line per headline text
+        distinct.setdefault(row[0], row)
+    worst = list(distinct.values())[:8]
     url = s.database_url.get_secret_value()
     print(f"\nmodel {version}: {consumed} messages in {elapsed:.1f}s -> {articles} articles stored, "
           f"{dead} dead letters (database: {url if url.startswith('sqlite') else '(configured)'})\n")
