@@ -52,6 +52,7 @@ def machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
+        "loadavg_1m_at_start": round(os.getloadavg()[0], 2),  # other work on the machine skews figures
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
@@ -63,7 +64,7 @@ def print_machine(info: dict[str, Any]) -> None:
     print(
         f"machine: {info['cpu']}, {info['cores']} cores (avx512_bf16={info['avx512_bf16']}, "
         f"amx_bf16={info['amx_bf16']}), torch {info['torch']} ({info['torch_threads']} threads), "
-        f"python {info['python']}{gpu}"
+        f"python {info['python']}{gpu}; load average (1 min) at start {info['loadavg_1m_at_start']}"
     )
 
 
