@@ -222,3 +222,30 @@ def monday(t: datetime) -> datetime:
     """Midnight UTC of the Monday on or before `t`."""
     t = t.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return t - timedelta(days=t.weekday())
+
+
+@dataclass
+class Score:
+    """How a backtest did against the injected ground truth."""
+
+    detected: dict[Injected, timedelta | None]  # surge -> time from its start to its key's fire (None: missed)
+    false_alerts: list[Any]  # fire events outside every injected surge (bursts excuse nothing)
+
+    @property
+    def missed(self) -> list[Injected]:
+        return [s for s, delay in self.detected.items() if delay is None]
+
+
+def score(events: Iterable[Any], injected: Sequence[Injected], window: timedelta, windows: int = 2) -> Score:
+    """`events`: alerts.backtest.Event. A surge counts as detected when its own key fires within `windows`
+    detection windows of its start; a fire is false when no injected surge was running (or had just ended,
+    within one window) at that moment, about any key: a ticker surge may rightly move its topic or the market."""
+    fires = [e for e in events if e.event == "fire"]
+    surges = [s for s in injected if s.scope != "burst"]
+    detected: dict[Injected, timedelta | None] = {}
+    for s in surges:
+        hits = [e.at - s.start for e in fires
+                if (e.scope, e.key) == (s.scope, s.key) and s.start <= e.at <= s.start + windows * window]
+        detected[s] = min(hits) if hits else None
+    false = [e for e in fires if not any(s.start <= e.at <= s.end + window for s in surges)]
+    return Score(detected, false)

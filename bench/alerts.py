@@ -1,0 +1,92 @@
+"""Surge detection goals (issue 4) on generated seasonal weeks with known injected surges and bursts.
+
+    python -m bench.alerts [--weeks 3] [--seeds 3] [--busy 300] [--alpha 0.001] [--step-minutes 5]
+
+Per seed: `history_weeks` of normal traffic, then `--weeks` judged weeks; in each judged week, five surges
+(3x the key's negative rate for one hour: a quiet-night ticker, a topic at the US open, the market at night,
+a ticker in the afternoon, a topic on Saturday) and two volume bursts (3x volume, usual mix, at night and at
+the open). Separately, the same weeks without any injection count false alerts of normal traffic.
+Replayed in event time through alerts.backtest (the live job's detection and policy). Prints JSON lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+from alerts.backtest import replay
+from alerts.history import History
+from alerts.surge import Thresholds
+from monitor.surgegen import Injected, generate_weeks, score
+
+START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
+HISTORY_WEEKS = 4
+
+
+def week_events(week0: datetime) -> list[Injected]:
+    def at(day: int, hour: int, minute: int = 0) -> datetime:
+        return week0 + timedelta(days=day, hours=hour, minutes=minute)
+
+    return [
+        Injected("ticker", "CTSB", at(0, 3)),
+        Injected("topic", "Earnings", at(1, 13, 30)),
+        Injected("market", "market", at(2, 2)),
+        Injected("ticker", "TREY", at(3, 16)),
+        Injected("topic", "Dividend", at(5, 10)),
+        Injected("burst", "market", at(4, 13, 30)),
+        Injected("burst", "market", at(4, 3)),
+    ]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--weeks", type=int, default=2)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--busy", type=float, default=300, help="stories per hour at the US open")
+    p.add_argument("--alpha", type=float, default=Thresholds().alpha)
+    p.add_argument("--step-minutes", type=float, default=5)
+    args = p.parse_args()
+    t = Thresholds(alpha=args.alpha)
+    step = timedelta(minutes=args.step_minutes)
+    judged0 = START + timedelta(weeks=HISTORY_WEEKS)
+    total_weeks = HISTORY_WEEKS + args.weeks
+    surges = detected = bursts_alerted = 0
+    delays: list[float] = []
+    false_injected = false_normal = 0
+    started = time.perf_counter()
+    for seed in range(1, args.seeds + 1):
+        injected = [e for w in range(args.weeks) for e in week_events(judged0 + timedelta(weeks=w))]
+        for label, events_in in (("injected", injected), ("normal", [])):
+            g = generate_weeks(START, total_weeks, seed=seed, busy_per_hour=args.busy, injected=events_in)
+            history = History.of(g.stories())
+            events = list(replay(history, judged0, START + timedelta(weeks=total_weeks), t, step))
+            s = score(events, events_in, t.window)
+            if label == "injected":
+                surges += len(s.detected)
+                detected += sum(d is not None for d in s.detected.values())
+                delays += [d.total_seconds() / 60 for d in s.detected.values() if d is not None]
+                false_injected += len(s.false_alerts)
+                for b in (e for e in events_in if e.scope == "burst"):
+                    bursts_alerted += any(e.event == "fire" and b.start <= e.at <= b.end + t.window
+                                          for e in events)
+            else:
+                false_normal += len(s.false_alerts)
+            print(json.dumps({"seed": seed, "run": label, "stories": len(g.messages), "fires":
+                              sum(e.event == "fire" for e in events), "missed": [f"{m.scope}/{m.key} {m.start:%a %H:%M}"
+                                                                                for m in s.missed],
+                              "false": [f"{e.scope}/{e.key} {e.at:%a %H:%M}" for e in s.false_alerts]}))
+    weeks = args.seeds * args.weeks
+    print(json.dumps({"bench": "alerts", "busy_per_hour": args.busy, "alpha": args.alpha, "judged_weeks": weeks,
+                      "step_minutes": args.step_minutes, "surges": surges, "detected_within_2_windows": detected,
+                      "median_delay_min": sorted(delays)[len(delays) // 2] if delays else None,
+                      "max_delay_min": max(delays) if delays else None,
+                      "false_alerts_per_week_normal": false_normal / weeks,
+                      "false_alerts_per_week_with_injections": false_injected / weeks,
+                      "bursts": 2 * weeks, "bursts_alerted": bursts_alerted,
+                      "seconds": round(time.perf_counter() - started, 1)}))
+
+
+if __name__ == "__main__":
+    main()
