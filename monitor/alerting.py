@@ -7,7 +7,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -116,6 +116,7 @@ def run_backtest(
     from alerts.backtest import replay
     from alerts.job import story_of
     from monitor import app
+    from monitor.pipeline import chunks, jsonl_records
     from storage import alerts_repo
 
     out = out or sys.stdout
@@ -128,7 +129,7 @@ def run_backtest(
             classify = app.classify_fn(app.load_classifier(settings), settings.model_batch_size)
         pipeline = app.make_pipeline(settings, classify, database)
         stored = 0
-        for chunk in _chunks(_records(input_file), settings.batch_max_size):
+        for chunk in chunks(jsonl_records(input_file), settings.batch_max_size):
             stored += pipeline.process(chunk).stored
         print(f"ingested {stored} new articles from {input_file}", file=err)
     first, last = database.read(alerts_repo.published_range)
@@ -153,23 +154,3 @@ def run_backtest(
                                   "step_seconds": step.total_seconds(), "stories": len(stories), "fired": fired,
                                   "resolved": resolved, "keys": len(keys)}}), file=err)
     return 0
-
-
-def _records(path: Path) -> Iterator[Any]:
-    from monitor.pipeline import FileRecord
-
-    with path.open("rb") as f:
-        for number, line in enumerate(f, start=1):
-            if line.strip():
-                yield FileRecord(value=line.rstrip(b"\r\n"), offset=number)
-
-
-def _chunks(items: Any, size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

@@ -59,14 +59,14 @@ def make_pipeline(settings: Settings, classify: Classify, database: Database) ->
     )
 
 
-def start_ops_server(settings: Settings, daemon: Any, database: Database) -> Any:
+def start_ops_server(
+    settings: Settings, daemon: Any, database: Database, detection: Callable[[], dict[str, Any]] | None = None
+) -> Any:
     """/healthz and /metrics; a taken port is a one-line startup error, not a silent gap in monitoring."""
     from monitor.http import OpsServer, daemon_health
     from storage.db import ping
 
-    def detection() -> dict[str, Any]:
-        return {"state": "not configured"}
-
+    detection = detection or (lambda: {"state": "not running"})
     health = daemon_health(daemon, lambda: ping(database.engine), detection)
     try:
         return OpsServer(settings.http_host, settings.http_port, health).start()

@@ -12,8 +12,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from monitor.alerting import add_backtest_parser
 from monitor.config import ConfigError, Settings, load_settings
 from monitor.logs import setup_logging
+from monitor.pipeline import chunks, jsonl_records
 
 log = logging.getLogger("monitor")
 DATA = Path("../shared/data")
@@ -41,13 +43,15 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from monitor import app
+    from monitor.scheduler import detection_state, start_detection
 
     settings = _settings(args)
     database = app.open_database(settings)
     classifier = app.load_classifier(settings)
     pipeline = app.make_pipeline(settings, app.classify_fn(classifier, settings.model_batch_size), database)
     daemon = app.make_daemon(settings, pipeline)
-    ops = app.start_ops_server(settings, daemon, database)
+    scheduler = start_detection(settings, database)
+    ops = app.start_ops_server(settings, daemon, database, detection=lambda: detection_state(scheduler))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.stop())
     log.info("consuming %s from %s as group %s", settings.kafka_topic, settings.kafka_bootstrap_servers,
@@ -55,29 +59,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         daemon.run()
     finally:
+        scheduler.shutdown(wait=False)
         ops.stop()
     return 0
-
-
-def _jsonl_records(path: Path) -> Iterator[Any]:
-    from monitor.pipeline import FileRecord
-
-    with path.open("rb") as f:
-        for number, line in enumerate(f, start=1):
-            if line.strip():
-                # provenance "file:NAME", line number as offset: re-ingesting a file dedups its dead letters
-                yield FileRecord(value=line.rstrip(b"\r\n"), topic=f"file:{path.name}", partition=0, offset=number)
-
-
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _existing_file(path: Path) -> Path:
@@ -98,7 +82,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     pipeline = app.make_pipeline(settings, app.classify_fn(classifier, settings.model_batch_size), database)
     stored = dead = total = 0
     with tqdm(desc="ingest", unit="msg", disable=args.quiet) as bar:
-        for chunk in _chunks(_jsonl_records(path), settings.batch_max_size):
+        for chunk in chunks(jsonl_records(path), settings.batch_max_size):
             result = pipeline.process(chunk)
             total, stored, dead = total + result.consumed, stored + result.stored, dead + result.dead_letters
             bar.update(result.consumed)
@@ -180,7 +164,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     settings = _settings(args)
     classifier = app.load_classifier(settings, device=args.device)
     out: TextIO = sys.stdout
-    for chunk in _chunks(_classify_lines(sys.stdin), max(args.batch_size * 8, 256)):
+    for chunk in chunks(_classify_lines(sys.stdin), max(args.batch_size * 8, 256)):
         texts = [t for t, _ in chunk if t is not None]
         predictions = iter(classifier.predict(texts, batch_size=args.batch_size))
         for text, error in chunk:
@@ -310,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--file", type=Path, required=True)
     produce.add_argument("--quiet", action="store_true")
     produce.set_defaults(fn=cmd_produce)
+
+    add_backtest_parser(sub)
 
     database = sub.add_parser("db", help="database schema")
     database.add_argument("db_command", choices=["upgrade", "current"])

@@ -10,16 +10,20 @@ import json
 import os
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from monitor import app
+from monitor.alerting import demo_alert_lines
 from monitor.config import Settings
 from monitor.newsgen import INVALID_SAMPLES, generate
+from monitor.surgegen import demo_surge
 
 DEMO_DB = Path("monitor-demo.sqlite")
+SPACING = timedelta(seconds=90)  # 2,000 generated headlines span two days: history for the baseline
 # Tansu waits for the rebalance timeout when a member joins; kafka-python takes it from
 # max_poll_interval_ms. A few seconds keeps the demo snappy.
 DEMO_CONSUMER_OPTIONS = {"max_poll_interval_ms": 5000, "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
@@ -49,7 +53,11 @@ def run_demo(settings: Settings, n: int = 2000) -> int:
         s = _demo_settings(settings, broker.bootstrap_servers)
         ensure_topic(s.kafka_bootstrap_servers, s.kafka_topic, partitions=3)
         sink = KafkaSink(s.kafka_bootstrap_servers, s.kafka_topic)
-        messages = [json.dumps(m).encode() for m in generate(n, seed=int(time.time()))]
+        now = datetime.now(UTC)
+        messages = [json.dumps(m).encode() for m in generate(n, seed=int(time.time()), start=now - n * SPACING,
+                                                              spacing=SPACING)]
+        # a burst of bad news about one company in the last hour: the detector should fire on it
+        messages += [json.dumps(m).encode() for m in demo_surge(now)]
         step = max(1, len(messages) // len(INVALID_SAMPLES))
         for i, bad in enumerate(INVALID_SAMPLES):  # broken messages the pipeline must dead-letter
             messages.insert(min(len(messages), i * step + 1), bad)
@@ -75,6 +83,9 @@ def run_demo(settings: Settings, n: int = 2000) -> int:
         ops.stop()
         elapsed = time.monotonic() - started
     _print_summary(database, daemon.stats.consumed, elapsed, classifier.model_version, s)
+    print("\nsurge detection over the stored history:")
+    for line in demo_alert_lines(database, now, s) or ["  no surge detected"]:
+        print(line)
     return 0 if daemon.stats.consumed >= len(messages) else 1
 
 

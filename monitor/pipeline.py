@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import Protocol, TypeVar
 
 from consumers.article import Article
 from consumers.decode import InvalidMessage, decode
@@ -18,6 +19,7 @@ from storage.repository import DeadLetter, StoredItem, store_batch, store_dead_l
 log = logging.getLogger(__name__)
 
 Classify = Callable[[list[str]], list[Prediction]]
+T = TypeVar("T")
 
 
 class Record(Protocol):
@@ -54,6 +56,26 @@ class BatchResult:
     stored: int  # new articles (redeliveries are not counted again)
     dead_letters: int
     seconds: float
+
+
+def jsonl_records(path: Path) -> Iterator[FileRecord]:
+    """The non-blank lines of a JSON-lines file as records. Provenance "file:NAME" with the line number as
+    offset, so re-ingesting a file dedups its dead letters as Kafka redelivery would."""
+    with path.open("rb") as f:
+        for number, line in enumerate(f, start=1):
+            if line.strip():
+                yield FileRecord(value=line.rstrip(b"\r\n"), topic=f"file:{path.name}", partition=0, offset=number)
+
+
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def next_offsets(records: Sequence[Record]) -> dict[tuple[str, int], int]:

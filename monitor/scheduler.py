@@ -44,3 +44,13 @@ def start_detection(
     scheduler.start()
     log.info("surge detection every %ds", settings.detect_interval_seconds)
     return scheduler
+
+
+def detection_state(scheduler: BackgroundScheduler) -> dict[str, object]:
+    """For /healthz: is the job scheduled, and when does it run next."""
+    job = scheduler.get_job(JOB_ID) if scheduler.running else None
+    if job is None:
+        return {"state": "stopped"}
+    next_run = job.next_run_time
+    return {"state": "scheduled", "interval_seconds": job.trigger.interval.total_seconds(),
+            "next_run": next_run.isoformat() if next_run else None}
