@@ -14,6 +14,7 @@ from typing import Any
 
 from alerts.slack import ConsoleNotifier, DeliveryPolicy, DrainResult, Notifier, SlackNotifier, deliver_due, make_client
 from alerts.surge import Thresholds
+from monitor import metrics
 from monitor.config import Settings
 
 log = logging.getLogger(__name__)
@@ -54,14 +55,23 @@ def detect_and_deliver(
     try:
         with database.sessions.begin() as session:
             result = run_detection(session, now(), t)
+        metrics.DETECTION_RUNS.labels("ran" if result.ran else "skipped_locked").inc()
         if result.ran and result.decisions:
             log.info("surge detection: %d fired, %d resolved, %d repeated", result.count("fire"),
                      result.count("resolve"), result.count("repeat"))
-        return deliver_due(database.sessions, notifier, now(), policy)
+            for surge, decision in result.decisions:
+                if decision.action == "fire":
+                    metrics.ALERTS_FIRED.labels(surge.scope).inc()
+        drained = deliver_due(database.sessions, notifier, now(), policy)
+        for outcome in ("sent", "retried", "failed"):
+            metrics.ALERT_DELIVERIES.labels(outcome).inc(getattr(drained, outcome))
+        return drained
     except Exception as e:
         if is_transient(e):
+            metrics.DETECTION_RUNS.labels("database_unavailable").inc()
             log.warning("surge detection skipped: database unavailable (%s)", str(e).splitlines()[0][:200])
             return None
+        metrics.DETECTION_RUNS.labels("error").inc()
         log.exception("surge detection failed")
         return None
 
