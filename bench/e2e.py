@@ -242,6 +242,8 @@ def run_once(
     latencies: list[float] = []  # seconds, paced phase only
     paced_ids: set[str] = set()
     lock = threading.Lock()
+    daemon: Any = None
+    thread: threading.Thread | None = None
     try:
         pipeline = app.make_pipeline(settings, classify, database)
         pipeline.decode = stages.wrap("decode", pipeline.decode)  # type: ignore[method-assign]
@@ -361,6 +363,9 @@ def run_once(
             result.profile = profile_text(profiler, args.profile_top)
         return result
     finally:
+        if daemon is not None and thread is not None and thread.is_alive():  # a failed run: stop it first
+            daemon.stop()
+            thread.join(timeout=30)
         database.engine.dispose()
         drop_db(d)
         delete_topic(bootstrap, topic)
