@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.pool import NullPool
 
 from monitor.newsgen import INVALID_SAMPLES
+from monitor.surgegen import demo_surge
 from storage.db import make_engine
 from tests.e2e.support import monitor_env, run_monitor
 
@@ -52,23 +54,28 @@ def _topic_table(stdout: str) -> list[tuple[str, int, int, int, int]]:
     return rows
 
 
+SURGE = len(demo_surge(datetime.now(UTC)))
+
+
 def test_demo_runs_everything_on_one_machine(tmp_path: Path, tiny_checkpoint: Path) -> None:
     out = _demo(tmp_path, 300, tiny_checkpoint).stdout
     n_bad = len(INVALID_SAMPLES)
-    assert f"{300 + n_bad} messages" in out and f"300 articles stored, {n_bad} dead letters" in out, out
+    n = 300 + SURGE  # the generated stream plus the demo's injected surge
+    assert f"{n + n_bad} messages" in out and f"{n} articles stored, {n_bad} dead letters" in out, out
     rows = _topic_table(out)
-    assert rows and sum(r[1] for r in rows) == 300, out
+    assert rows and sum(r[1] for r in rows) == n, out
+    assert "surge detection over the stored history:" in out, out
     assert all(total == neg + neu + pos for _, total, neg, neu, pos in rows), out
     worst = out.split("most negative headlines:", 1)[1].strip().splitlines()
     assert worst and re.match(r"^\d\.\d\d  .+  \[.+\]$", worst[0].strip()), out
 
     db = tmp_path / "monitor-demo.sqlite"
     articles, _, classified, raws = _db_counts(db)
-    assert articles == classified == 300
+    assert articles == classified == n
     assert sorted(raws) == sorted(INVALID_SAMPLES)  # the demo's broken messages, verbatim
 
     # a second run starts from a fresh file: the summary shows that run only
     out = _demo(tmp_path, 40, tiny_checkpoint).stdout
-    assert f"40 articles stored, {n_bad} dead letters" in out, out
+    assert f"{40 + SURGE} articles stored, {n_bad} dead letters" in out, out
     articles, _, classified, raws = _db_counts(db)
-    assert articles == classified == 40 and len(raws) == n_bad
+    assert articles == classified == 40 + SURGE and len(raws) == n_bad
