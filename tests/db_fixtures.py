@@ -30,6 +30,7 @@ __all__ = [
     "pg_database_factory",
     "pg_url",
     "pg_engine",
+    "pg_rollback_engine",
     "pg_session",
     "pg_empty_url",
     "sqlite_engine",
@@ -111,10 +112,20 @@ def pg_engine(pg_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def pg_rollback_engine(pg_database_factory: Callable[[], str]) -> Iterator[Engine]:
+    """A database only `pg_session` uses: every test on it rolls back, so it stays empty. (pg_engine's
+    database receives committed rows from the daemon and CLI tests.)"""
+    engine = make_engine(pg_database_factory())
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
-def pg_session(pg_engine: Engine) -> Iterator[Session]:
+def pg_session(pg_rollback_engine: Engine) -> Iterator[Session]:
     """A session whose work is rolled back after the test, commits included."""
-    with pg_engine.connect() as conn:
+    with pg_rollback_engine.connect() as conn:
         outer = conn.begin()
         # create_savepoint: the session's own begin/commit/rollback become SAVEPOINT operations inside
         # `outer`, so nothing the test does reaches the database for the next test.
