@@ -19,6 +19,11 @@ from model.tokenize import Encoded, NewsTokenizer, length_sorted_batches
 
 HIGHLIGHTS = 5
 _WORDLIKE = re.compile(r"\w")
+# Function words carry no news; attention often parks on them. Not shown as highlights.
+_STOPWORDS = frozenset(
+    "a an the and or but of to in on at for from by with as is are was were be been it its this that these those "
+    "has have had will would can could may might into over after before than then so if about s".split()
+)
 
 
 @dataclass
@@ -76,10 +81,13 @@ def highlight_words(enc: Encoded, token_weights: np.ndarray, k: int = HIGHLIGHTS
         start, end = enc.offsets[pos]
         lo, hi = span.get(word, (start, end))
         span[word] = (min(lo, start), max(hi, end))
-    words = []
+    words: list[str] = []
+    above_average = 1.0 / max(1, len(score))  # only words the head weighted more than a uniform share
     for word in sorted(score, key=score.__getitem__, reverse=True):
         text = enc.text[span[word][0] : span[word][1]]
-        if _WORDLIKE.search(text) and text not in words:
+        if words and score[word] < above_average:
+            break
+        if _WORDLIKE.search(text) and text.lower() not in _STOPWORDS and text not in words:
             words.append(text)
         if len(words) == k:
             break
