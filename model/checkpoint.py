@@ -33,6 +33,7 @@ class CheckpointMeta:
     max_tokens: int = 128
     train_files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
     dev_metrics: dict[str, Any] = field(default_factory=dict)
+    temperatures: dict[str, float] = field(default_factory=dict)  # per head, fitted on dev (calibration)
 
     def to_strings(self) -> dict[str, str]:
         return {
@@ -44,6 +45,7 @@ class CheckpointMeta:
             "max_tokens": str(self.max_tokens),
             "train_files": json.dumps(self.train_files),
             "dev_metrics": json.dumps(self.dev_metrics),
+            "temperatures": json.dumps(self.temperatures),
         }
 
     @classmethod
@@ -57,6 +59,7 @@ class CheckpointMeta:
             max_tokens=int(m.get("max_tokens", "128")),
             train_files=json.loads(m.get("train_files", "{}")),
             dev_metrics=json.loads(m.get("dev_metrics", "{}")),
+            temperatures=json.loads(m.get("temperatures", "{}")),
         )
 
 

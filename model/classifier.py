@@ -48,8 +48,10 @@ def run(
     device: torch.device,
     dtype: torch.dtype | None,
     batch_size: int,
+    temperatures: tuple[float, float] = (1.0, 1.0),
 ) -> BatchOutput:
-    """Runs length-sorted batches (little padding) and returns results in input order."""
+    """Runs length-sorted batches (little padding) and returns results in input order.
+    temperatures (topic, sentiment) divide the logits: the checkpoint's calibration (argmax unchanged)."""
     n = len(ids)
     topic = np.zeros((n, model.cfg.n_topics), dtype=np.float32)
     sentiment = np.zeros((n, model.cfg.n_sentiments), dtype=np.float32)
@@ -62,8 +64,8 @@ def run(
             x = x.pin_memory().to(device, non_blocking=True)
         with amp:
             t_logits, s_logits, s_weights = model(x)
-        t = t_logits.float().softmax(-1).cpu().numpy()
-        s = s_logits.float().softmax(-1).cpu().numpy()
+        t = (t_logits.float() / temperatures[0]).softmax(-1).cpu().numpy()
+        s = (s_logits.float() / temperatures[1]).softmax(-1).cpu().numpy()
         w = s_weights.float().cpu().numpy()
         for j, i in enumerate(batch):
             topic[i], sentiment[i], weights[i] = t[j], s[j], w[j, : len(ids[i])]
@@ -127,6 +129,10 @@ class Classifier:
         return self.meta.model_version
 
     @property
+    def temperatures(self) -> tuple[float, float]:
+        return self.meta.temperatures.get("topic", 1.0), self.meta.temperatures.get("sentiment", 1.0)
+
+    @property
     def precision(self) -> str:
         return "fp32" if self.dtype is None else str(self.dtype).removeprefix("torch.")
 
@@ -134,7 +140,7 @@ class Classifier:
         if not texts:
             return []
         encoded = self.tokenizer.encode(texts)
-        out = run(self.model, [e.ids for e in encoded], self.device, self.dtype, batch_size)
+        out = run(self.model, [e.ids for e in encoded], self.device, self.dtype, batch_size, self.temperatures)
         return list(self._predictions(encoded, out))
 
     def _predictions(self, encoded: list[Encoded], out: BatchOutput) -> Iterator[Prediction]:

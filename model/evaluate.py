@@ -21,7 +21,8 @@ def _sample(examples: list[Example], limit: int | None, seed: int = 0) -> list[E
 
 def evaluate_examples(clf: Classifier, examples: list[Example]) -> dict[str, Any]:
     task = examples[0].task
-    out = run(clf.model, clf.tokenizer.ids([e.text for e in examples]), clf.device, clf.dtype, batch_size=256)
+    ids = clf.tokenizer.ids([e.text for e in examples])
+    out = run(clf.model, ids, clf.device, clf.dtype, batch_size=256, temperatures=clf.temperatures)
     probs = out.topic_probs if task == "topic" else out.sentiment_probs
     labels = clf.meta.topics if task == "topic" else clf.meta.sentiments
     return report(probs, np.array([e.label for e in examples]), labels)

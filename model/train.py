@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from model import checkpoint
+from model.calibrate import calibrate
 from model.classifier import run
 from model.data import (
     Example,
@@ -256,6 +257,8 @@ def train(cfg: TrainConfig) -> TrainResult:
             checkpoint.save(model, meta, cfg.out)
         if step >= total:
             break
+    temperatures = calibrate(cfg.out, dev_ex, device, dtype)
+    print(f"calibration temperatures (dev): {temperatures}")
     summary = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
     cfg.out.with_suffix(".train.json").write_text(json.dumps({"config": summary, "dev": best}, indent=1))
     return TrainResult(losses=losses, dev_metrics=best, checkpoint=cfg.out)
