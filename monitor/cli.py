@@ -16,6 +16,7 @@ from monitor.alerting import add_backtest_parser
 from monitor.config import ConfigError, Settings, load_settings
 from monitor.logs import setup_logging
 from monitor.pipeline import chunks, jsonl_records
+from monitor.sql_cmd import add_sql_parser
 
 log = logging.getLogger("monitor")
 DATA = Path("../shared/data")
@@ -296,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     produce.set_defaults(fn=cmd_produce)
 
     add_backtest_parser(sub)
+    add_sql_parser(sub)
 
     database = sub.add_parser("db", help="database schema")
     database.add_argument("db_command", choices=["upgrade", "current"])

@@ -1,0 +1,201 @@
+"""`monitor sql` as a real subprocess against real PostgreSQL and a SQLite file: read-only enforcement,
+the statement timeout, the three output formats, and the three ways to give the query."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from storage.db import make_engine, upgrade
+from storage.readonly import QueryRefused, first_keyword, run_read_only
+from tests.e2e.support import assert_one_line_error, monitor_env, run_monitor
+
+_SEED = [
+    "INSERT INTO articles (id, key, title, source, published_at) VALUES "
+    "(1, 'k1', 'Bank misses estimates', 'wire', '2026-11-20 10:15:00+00'), "
+    "(2, 'k2', 'Bank beats 50% of forecasts', 'wire', '2026-11-20 10:45:00+00'), "
+    "(3, 'k3', 'Oil steady', 'daily', '2026-11-20 11:05:00+00')",
+    "INSERT INTO classifications (article_id, model_version, topic, topic_score, sentiment, sentiment_score, "
+    "classified_at) VALUES "
+    "(1, 'v1', 'Earnings', 0.9, 'negative', 0.8, '2026-11-20 12:00:00+00'), "
+    "(2, 'v1', 'Earnings', 0.9, 'positive', 0.7, '2026-11-20 12:00:00+00'), "
+    "(3, 'v1', 'Energy', 0.8, 'neutral', 0.6, '2026-11-20 12:00:00+00')",
+    "INSERT INTO article_tickers (article_id, ticker) VALUES (1, 'BNK'), (2, 'BNK')",
+]
+_COUNTS = "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM classifications), " \
+          "(SELECT count(*) FROM article_tickers)"
+
+
+def _seed(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for statement in _SEED:
+            conn.execute(text(statement))
+
+
+def _counts(engine: Engine) -> tuple[int, ...]:
+    with engine.connect() as conn:
+        return tuple(conn.execute(text(_COUNTS)).one())
+
+
+@pytest.fixture(scope="module")
+def pg_seeded(pg_database_factory: Callable[[], str]) -> Iterator[tuple[str, Engine]]:
+    url = pg_database_factory()
+    engine = make_engine(url)
+    upgrade(engine)
+    _seed(engine)
+    yield url, engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_seeded(sqlite_engine: Engine) -> Iterator[tuple[str, Engine]]:
+    _seed(sqlite_engine)
+    yield str(sqlite_engine.url), sqlite_engine
+
+
+def _sql(url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return run_monitor("sql", *args, env=monitor_env(database_url=url), stdin=stdin)
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+@pytest.mark.parametrize("statement, needle", [
+    ("INSERT INTO articles (key, title, published_at) VALUES ('x', 'x', now())", "INSERT refused"),
+    ("DELETE FROM classifications", "DELETE refused"),
+    ("DROP TABLE article_tickers CASCADE", "DROP refused"),
+    ("COPY (select 1) TO PROGRAM 'true'", "COPY refused"),
+    # Not caught by the keyword check: the read-only transaction refuses them.
+    ("WITH gone AS (DELETE FROM articles RETURNING id) SELECT count(*) FROM gone", "read-only"),
+    ("SELECT nextval('articles_id_seq')", "read-only"),
+    # A second statement would run after the first one's COMMIT, outside the read-only transaction.
+    ("SELECT 1; COMMIT; DELETE FROM articles", "one statement"),
+])
+def test_writes_are_refused_on_postgresql(pg_seeded: tuple[str, Engine], statement: str, needle: str) -> None:
+    url, engine = pg_seeded
+    before = _counts(engine)
+    proc = _sql(url, statement)
+    assert_one_line_error(proc, "sql", needle)
+    assert proc.stdout == ""
+    assert _counts(engine) == before == (3, 3, 2)
+
+
+def test_statement_timeout_is_one_line(pg_seeded: tuple[str, Engine]) -> None:
+    url, _ = pg_seeded
+    proc = _sql(url, "--timeout-ms", "200", "select pg_sleep(5)")
+    assert_one_line_error(proc, "sql", "200 ms", "timeout")
+
+
+def test_table_is_the_default_and_aligned(pg_seeded: tuple[str, Engine]) -> None:
+    url, _ = pg_seeded
+    proc = _sql(url, "select topic, count(*) as n from article_sentiment group by topic order by topic")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "topic    | n",
+        "---------+--",
+        "Earnings | 2",
+        "Energy   | 1",
+        "(2 rows)",
+    ]
+
+
+def test_csv_and_json_lines(pg_seeded: tuple[str, Engine]) -> None:
+    url, _ = pg_seeded
+    query = "select article_id, title, sentiment_score from article_sentiment order by article_id"
+    as_csv = _sql(url, "--format", "csv", query)
+    assert as_csv.returncode == 0, as_csv.stderr
+    assert list(csv.reader(io.StringIO(as_csv.stdout))) == [
+        ["article_id", "title", "sentiment_score"],
+        ["1", "Bank misses estimates", "0.8"],
+        ["2", "Bank beats 50% of forecasts", "0.7"],
+        ["3", "Oil steady", "0.6"],
+    ]
+    as_json = _sql(url, "--format", "json", query)
+    assert as_json.returncode == 0, as_json.stderr
+    rows = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert rows[1] == {"article_id": 2, "title": "Bank beats 50% of forecasts", "sentiment_score": 0.7}
+    assert len(rows) == 3
+
+
+def test_query_from_stdin_and_from_a_file(pg_seeded: tuple[str, Engine], tmp_path: Path) -> None:
+    url, _ = pg_seeded
+    query = "-- the tickers\nselect ticker, total from ticker_sentiment_hourly order by ticker;\n"
+    from_stdin = _sql(url, "--format", "csv", "-", stdin=query)
+    assert from_stdin.returncode == 0, from_stdin.stderr
+    assert from_stdin.stdout == "ticker,total\nBNK,2\n"
+    path = tmp_path / "q.sql"
+    path.write_text(query)
+    from_file = _sql(url, "--format", "csv", "--file", str(path))
+    assert from_file.stdout == from_stdin.stdout
+    missing = _sql(url, "--file", str(tmp_path / "nope.sql"))
+    assert_one_line_error(missing, "sql", "no such file")
+
+
+def test_bad_sql_and_no_query_are_one_line_errors(pg_seeded: tuple[str, Engine]) -> None:
+    url, _ = pg_seeded
+    assert_one_line_error(_sql(url, "selec 1"), "sql", "syntax error")
+    assert_one_line_error(_sql(url), "sql", "give a query")
+
+
+def test_the_reader_role_can_read_and_cannot_write(pg_seeded: tuple[str, Engine]) -> None:
+    from sqlalchemy.engine import make_url
+
+    url, engine = pg_seeded
+    reader_url = make_url(url).set(username="monitor_reader", password=None).render_as_string(hide_password=False)
+    reader = make_engine(reader_url)
+    try:
+        assert run_read_only(reader, "select count(*) from alert_history", 5000) == (["count"], [(0,)])
+        with reader.begin() as conn, pytest.raises(Exception, match="permission denied"):
+            conn.execute(text("DELETE FROM articles"))
+    finally:
+        reader.dispose()
+    assert _counts(engine) == (3, 3, 2)
+
+
+# ---------------------------------------------------------------- SQLite (embedded mode)
+
+
+def test_sqlite_reads_and_refuses_writes(sqlite_seeded: tuple[str, Engine]) -> None:
+    url, engine = sqlite_seeded
+    ok = _sql(url, "--format", "json", "select ticker, total, negative from ticker_sentiment_hourly")
+    assert ok.returncode == 0, ok.stderr
+    assert [json.loads(x) for x in ok.stdout.splitlines()] == [
+        {"ticker": "BNK", "total": 2, "negative": 1}
+    ]
+    refused = _sql(url, "WITH x AS (SELECT 1) DELETE FROM articles")
+    assert_one_line_error(refused, "sql", "read-only")
+    assert _counts(engine) == (3, 3, 2)
+
+
+def test_sqlite_timeout(sqlite_seeded: tuple[str, Engine]) -> None:
+    url, _ = sqlite_seeded
+    endless = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
+               "SELECT count(*) FROM n")
+    proc = _sql(url, "--timeout-ms", "200", endless)
+    assert_one_line_error(proc, "sql", "timeout")
+
+
+def test_sqlite_read_only_in_process(sqlite_seeded: tuple[str, Engine]) -> None:
+    _, engine = sqlite_seeded
+    for statement in ("UPDATE articles SET title = 'x'", "REPLACE INTO article_tickers VALUES (3, 'OIL')",
+                      "with t as (select 1) insert into article_tickers values (3, 'OIL')"):
+        with pytest.raises(QueryRefused):
+            run_read_only(engine, statement, 1000)
+    assert _counts(engine) == (3, 3, 2)
+
+
+@pytest.mark.parametrize("sql, keyword", [
+    ("select 1", "select"),
+    ("  -- a comment\n/* block */ (SELECT 1)", "select"),
+    ("\n\tInsert into x values (1)", "insert"),
+    ("", ""),
+])
+def test_first_keyword(sql: str, keyword: str) -> None:
+    assert first_keyword(sql) == keyword
