@@ -28,6 +28,8 @@ from urllib.parse import quote
 import psycopg
 from sqlalchemy import Engine
 
+from storage.db import DatabaseUnavailable
+
 
 class QueryError(Exception):
     """The query could not run (syntax error, unknown table, ...); the message is one line."""
@@ -87,9 +89,10 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _run_postgresql(engine: Engine, sql: str, timeout_ms: int) -> tuple[list[str], list[tuple[Any, ...]]]:
-    proxied = engine.raw_connection()  # a transient-failure here is a SQLAlchemy error: is_transient knows it
-    try:
-        conn = proxied.driver_connection
+    # engine.connect(), not raw_connection(): a failure to connect comes wrapped as SQLAlchemy's
+    # OperationalError, which storage.db.is_transient (and so the CLI's "database unavailable") knows.
+    with engine.connect() as sa_connection:
+        conn = sa_connection.connection.driver_connection
         assert isinstance(conn, psycopg.Connection)
         try:
             with conn.cursor() as cur:
@@ -110,14 +113,12 @@ def _run_postgresql(engine: Engine, sql: str, timeout_ms: int) -> tuple[list[str
                 raise QueryRefused(f"refused, monitor sql is read-only: {_first_line(exc)}") from None
             if "multiple commands" in str(exc):
                 raise QueryError("one statement at a time, please") from None
-            if isinstance(exc, psycopg.OperationalError):
-                raise  # connection lost and the like: the CLI reports it as "database unavailable"
+            if isinstance(exc, psycopg.OperationalError):  # connection lost and the like
+                raise DatabaseUnavailable(f"database unavailable: {_first_line(exc)}") from exc
             raise QueryError(_first_line(exc)) from None
         finally:
             if not conn.closed:
                 conn.rollback()  # read-only anyway; never leave a transaction open on a pooled connection
-    finally:
-        proxied.close()
 
 
 def _run_sqlite(engine: Engine, sql: str, timeout_ms: int) -> tuple[list[str], list[tuple[Any, ...]]]:

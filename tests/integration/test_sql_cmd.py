@@ -199,3 +199,8 @@ def test_sqlite_read_only_in_process(sqlite_seeded: tuple[str, Engine]) -> None:
 ])
 def test_first_keyword(sql: str, keyword: str) -> None:
     assert first_keyword(sql) == keyword
+
+
+def test_an_unreachable_server_is_one_line() -> None:
+    proc = _sql("postgresql://postgres@127.0.0.1:1/nothing", "select 1")
+    assert_one_line_error(proc, "sql", "database unavailable")
