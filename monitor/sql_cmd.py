@@ -110,7 +110,8 @@ def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """psql-like: a header, a rule, one line per row (numbers right-aligned), then the row count."""
     if not columns:
         return "(no rows returned)\n"
-    cells = [[_text(v) for v in row] for row in rows]
+    # One line per row: a newline inside a value (a multi-line body) is shown as \n.
+    cells = [[_text(v).replace("\r", "\\r").replace("\n", "\\n") for v in row] for row in rows]
     numeric = [all(_is_number(row[i]) or row[i] is None for row in rows) and bool(rows)
                for i in range(len(columns))]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]

@@ -75,6 +75,7 @@ def _sql(url: str, *args: str, stdin: str | None = None) -> subprocess.Completed
     # Not caught by the keyword check: the read-only transaction refuses them.
     ("WITH gone AS (DELETE FROM articles RETURNING id) SELECT count(*) FROM gone", "read-only"),
     ("SELECT nextval('articles_id_seq')", "read-only"),
+    ("SELECT 1 AS x INTO scratch", "read-only"),
     # A second statement would run after the first one's COMMIT, outside the read-only transaction.
     ("SELECT 1; COMMIT; DELETE FROM articles", "one statement"),
 ])
