@@ -195,6 +195,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         topic_csv=args.topic_csv, sentiment_csv=args.sentiment_csv, sentfin_csv=args.sentfin_csv,
         classes_txt=args.classes, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, device=args.device or "auto", tiny=args.tiny, limit=args.limit,
+        sentfin_own_head=args.sentfin_own_head,
         max_steps=args.max_steps, **({"model_version": args.model_version} if args.model_version else {}),
     )
     result = train(cfg)
@@ -271,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=13)
     train.add_argument("--device", choices=["auto", "cpu", "cuda"])
     train.add_argument("--model-version")
+    train.add_argument("--sentfin-own-head", action="store_true", help="train SEntFiN on its own sentiment head")
     train.add_argument("--tiny", action="store_true", help="tiny random-init config (tests)")
     train.add_argument("--limit", type=_positive, help="examples per file (tests)")
     train.add_argument("--max-steps", type=_positive)
