@@ -19,9 +19,9 @@ pytestmark = pytest.mark.e2e
 HEADER = re.compile(r"^topic\s+total\s+negative\s+neutral\s+positive$")
 
 
-def _demo(cwd: Path, n: int, model: Path):
+def _demo(cwd: Path, n: int, model: Path | None):
     proc = run_monitor("demo", "--messages", str(n), cwd=cwd, env=monitor_env(model_path=model, database_url=None),
-                       timeout=55)
+                       timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     return proc
@@ -79,3 +79,11 @@ def test_demo_runs_everything_on_one_machine(tmp_path: Path, tiny_checkpoint: Pa
     assert f"{40 + SURGE} articles stored, {n_bad} dead letters" in out, out
     articles, _, classified, raws = _db_counts(db)
     assert articles == classified == 40 + SURGE and len(raws) == n_bad
+
+
+def test_demo_with_the_shipped_model_fires_the_injected_surge(tmp_path: Path) -> None:
+    """The README's first command, as a user runs it: the real model and the real detector find the surge."""
+    out = _demo(tmp_path, 1000, None).stdout
+    assert "model news-" in out, out
+    alerts = [line for line in out.splitlines() if line.startswith("Negative news surge:")]
+    assert any("ticker CTSB" in line for line in alerts), out
