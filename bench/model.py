@@ -29,7 +29,6 @@ from bench.common import (
     median,
     print_machine,
     summary_line,
-    timed,
 )
 
 GOAL_CPU_HPS = 800.0
@@ -80,25 +79,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # ------------------------------------------------------------------------------------------ ours
 
 
-def bench_ours(clf: Any, texts: list[str], batch_size: int, repeats: int, warmup: int) -> dict[str, Any]:
-    clf.predict(texts[:warmup], batch_size=batch_size)
-    seconds = []
+def repeat(fn: Any, n_items: int, repeats: int) -> dict[str, Any]:
+    """Times fn() `repeats` times. cores = process CPU seconds / wall seconds: well under the machine's
+    core count means something else was using the CPU (the figure is then low, not the code slow)."""
+    seconds, cores = [], []
     for _ in range(repeats):
-        s, preds = timed(lambda: clf.predict(texts, batch_size=batch_size))
-        assert len(preds) == len(texts)
-        seconds.append(s)
-    return {"hps": len(texts) / median(seconds), "runs_s": [round(s, 3) for s in seconds]}
+        c0, t0 = time.process_time(), time.perf_counter()
+        fn()
+        wall = time.perf_counter() - t0
+        seconds.append(wall)
+        cores.append((time.process_time() - c0) / wall)
+    return {"hps": n_items / median(seconds), "runs_s": [round(x, 3) for x in seconds], "cores": median(cores)}
+
+
+def bench_ours(clf: Any, texts: list[str], batch_size: int, repeats: int, warmup: int) -> dict[str, Any]:
+    assert len(clf.predict(texts[:warmup], batch_size=batch_size)) == len(texts[:warmup])
+    return repeat(lambda: clf.predict(texts, batch_size=batch_size), len(texts), repeats)
 
 
 def bench_model_only(clf: Any, ids: list[list[int]], batch_size: int, repeats: int, warmup: int) -> dict[str, Any]:
     from model.classifier import run
 
     run(clf.model, ids[:warmup], clf.device, clf.dtype, batch_size)
-    seconds = []
-    for _ in range(repeats):
-        s, _out = timed(lambda: run(clf.model, ids, clf.device, clf.dtype, batch_size))
-        seconds.append(s)
-    return {"hps": len(ids) / median(seconds), "runs_s": [round(s, 3) for s in seconds]}
+    return repeat(lambda: run(clf.model, ids, clf.device, clf.dtype, batch_size), len(ids), repeats)
 
 
 def breakdown(clf: Any, texts: list[str], batch_size: int, repeats: int) -> dict[str, float]:
@@ -160,13 +163,8 @@ def bench_baseline(
         batch_size=batch_size,
     )
     # truncation at 128 tokens like ours (no headline comes near it; it only guards the 512 limit)
-    pipe(texts[:warmup], truncation=True, max_length=128)
-    seconds = []
-    for _ in range(repeats):
-        s, out = timed(lambda: pipe(texts, truncation=True, max_length=128))
-        assert len(out) == len(texts)
-        seconds.append(s)
-    return {"hps": len(texts) / median(seconds), "runs_s": [round(s, 3) for s in seconds]}
+    assert len(pipe(texts[:warmup], truncation=True, max_length=128)) == len(texts[:warmup])
+    return repeat(lambda: pipe(texts, truncation=True, max_length=128), len(texts), repeats)
 
 
 # ------------------------------------------------------------------------------------------ RSS
@@ -256,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             results[precision][b] = r
             print(
                 f"ours  {mode:10s} {args.device} {dtype:8s} batch {b:5d}: {r['hps']:10.0f} headlines/s  "
-                f"(runs {r['runs_s']} s)"
+                f"(runs {r['runs_s']} s; {r['cores']:.2f} cores busy)"
             )
         if not args.model_only:
             mid = args.batch_sizes[len(args.batch_sizes) // 2]
@@ -283,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             baseline[b] = r
             print(
                 f"base  pipeline   {args.device} float32  batch {b:5d}: {r['hps']:10.0f} headlines/s  "
-                f"(runs {r['runs_s']} s)"
+                f"(runs {r['runs_s']} s; {r['cores']:.2f} cores busy)"
             )
 
     # ---- summary
@@ -298,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "checkpoint": str(model_path) if model_path else None,
         "hps": {p: {str(b): round(r["hps"], 1) for b, r in rs.items()} for p, rs in results.items()},
+        "cores_busy": {p: {str(b): round(r["cores"], 2) for b, r in rs.items()} for p, rs in results.items()},
         "best_hps": {p: round(v, 1) for p, v in best.items()},
         "best_batch": best_b,
     }
