@@ -402,8 +402,11 @@ def db_latency(database: Any, ids: set[str]) -> dict[str, float]:
     return {"p50": 1000 * _pct(lat, 0.5), "p95": 1000 * _pct(lat, 0.95), "n": len(lat)} if lat else {}
 
 
+REPO_ROOT = str(Path(__file__).resolve().parents[1]) + "/"  # our own modules in the profile
+
+
 def _package(filename: str) -> str:
-    for marker in ("site-packages/", "/work/main/", "/lib/python3"):
+    for marker in ("site-packages/", REPO_ROOT, "/lib/python3"):
         if marker in filename:
             rest = filename.split(marker, 1)[1].lstrip("/")
             if marker == "/lib/python3":
