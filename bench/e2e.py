@@ -68,6 +68,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
     p.add_argument("--model-batch-size", type=int, default=128, help="Settings.model_batch_size")
     p.add_argument("--partitions", type=int, default=3)
+    p.add_argument(
+        "--consumer-options",
+        type=json.loads,
+        default={},
+        help="extra kafka-python consumer options as JSON, merged over the defaults, e.g. '{\"check_crcs\": false}'",
+    )
     p.add_argument("--timeout", type=float, default=600.0, help="give up on a run after this many seconds")
     p.add_argument("--profile", action="store_true", help="cProfile the daemon thread of each run")
     p.add_argument("--profile-top", type=int, default=25)
@@ -231,7 +237,7 @@ def run_once(
         kafka_bootstrap_servers=bootstrap,
         kafka_topic=topic,
         kafka_group_id=group,
-        kafka_consumer_options=dict(CONSUMER_OPTIONS),
+        kafka_consumer_options={**CONSUMER_OPTIONS, **args.consumer_options},
         batch_max_size=batch,
         model_batch_size=args.model_batch_size,
         device=args.device if args.device != "auto" else "auto",
@@ -474,7 +480,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(
         f"messages per run: {args.messages} (backlog), partitions {args.partitions}, batch_max_size "
-        f"{args.batch_sizes}, repeats {args.repeats} (median), consumer options {CONSUMER_OPTIONS}"
+        f"{args.batch_sizes}, repeats {args.repeats} (median), consumer options "
+        f"{ {**CONSUMER_OPTIONS, **args.consumer_options} }"
     )
 
     results: list[RunResult] = []
