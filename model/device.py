@@ -19,7 +19,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def cpu_has_fast_bf16() -> bool:
-    """AVX512-BF16 or AMX: bf16 matmuls run natively (about 5x fp32 on our CI CPU). Else fp32 is faster."""
+    """AVX512-BF16 or AMX: bf16 matmuls run natively (about 2x fp32 end to end on our CI CPU, see
+    bench.model). Else fp32 is faster."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
