@@ -4,8 +4,9 @@ Every function takes a ``Session`` and never commits: the caller owns the transa
 "store the batch, then commit Kafka offsets" stays one decision in one place (DESIGN §5.2).
 
 Writes are idempotent upserts keyed on ``Article.key`` because Kafka redelivers: storing the same batch
-twice changes nothing. They are bulk Core statements (one executemany per table, which SQLAlchemy turns
-into multi-row INSERTs), never one round trip per row.
+twice changes nothing. They are bulk statements, never one round trip per row: on PostgreSQL one fixed
+``INSERT ... SELECT FROM unnest(arrays)`` per table (storage/bulk_pg.py), elsewhere one Core executemany per
+table, which SQLAlchemy turns into multi-row INSERTs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from consumers.article import Article
 from model.prediction import Prediction
+from storage import bulk_pg
 from storage.schema import (
     ArticleRow,
     ArticleTickerRow,
@@ -95,39 +97,58 @@ def store_batch(
         first_by_key.setdefault(item.article.key, item)
         predictions.setdefault((item.article.key, item.prediction.model_version), item.prediction)
 
-    # RETURNING yields only the rows actually inserted, which is both the "new" count and their ids.
-    insert_articles = (
-        _insert(session, _ARTICLES)
-        .on_conflict_do_nothing(index_elements=[_ARTICLES.c.key])
-        .returning(_ARTICLES.c.id, _ARTICLES.c.key)
-    )
-    inserted = session.execute(insert_articles, [_article_params(item) for item in first_by_key.values()])
-    new_ids: dict[str, int] = {key: article_id for article_id, key in inserted}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    article_rows = [_article_params(item) for item in first_by_key.values()]
+    new_ids = bulk_pg.insert_articles(session, article_rows) if postgres else _insert_articles(session, article_rows)
 
     ids = dict(new_ids)
-    ids.update(_ids_for_keys(session, [key for key in first_by_key if key not in new_ids]))
+    old_keys = [key for key in first_by_key if key not in new_ids]
+    if old_keys:
+        ids.update(bulk_pg.ids_for_keys(session, old_keys) if postgres else _ids_for_keys(session, old_keys))
     missing = [key for key in first_by_key if key not in ids]
     if missing:  # only if another transaction deleted them between our INSERT and SELECT
         raise RuntimeError(f"{len(missing)} article(s) vanished while storing the batch, e.g. {missing[0]!r}")
 
-    insert_classifications = _insert(session, _CLASSIFICATIONS).on_conflict_do_nothing(
-        index_elements=[_CLASSIFICATIONS.c.article_id, _CLASSIFICATIONS.c.model_version]
-    )
-    session.execute(
-        insert_classifications,
-        [_classification_params(ids[key], prediction, stamp) for (key, _), prediction in predictions.items()],
-    )
-
     # Tickers only for new articles: an existing article keeps the tickers of its first copy, like its row.
-    ticker_rows = [
-        {"article_id": article_id, "ticker": ticker}
+    ticker_pairs = [
+        (article_id, ticker)
         for key, article_id in new_ids.items()
         for ticker in dict.fromkeys(first_by_key[key].article.tickers)  # dedupe, keep order
     ]
-    if ticker_rows:
-        session.execute(_insert(session, _ARTICLE_TICKERS).on_conflict_do_nothing(), ticker_rows)
+    if ticker_pairs:
+        if postgres:
+            bulk_pg.insert_tickers(session, ticker_pairs)
+        else:
+            rows = [{"article_id": article_id, "ticker": ticker} for article_id, ticker in ticker_pairs]
+            session.execute(_insert(session, _ARTICLE_TICKERS).on_conflict_do_nothing(), rows)
 
+    classification_rows = [
+        _classification_params(ids[key], prediction, stamp) for (key, _), prediction in predictions.items()
+    ]
+    if postgres:
+        bulk_pg.insert_classifications(session, classification_rows)
+    else:
+        _insert_classifications(session, classification_rows)
     return len(new_ids)
+
+
+def _insert_articles(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    # RETURNING yields only the rows actually inserted, which is both the "new" count and their ids.
+    stmt = (
+        _insert(session, _ARTICLES)
+        .on_conflict_do_nothing(index_elements=[_ARTICLES.c.key])
+        .returning(_ARTICLES.c.id, _ARTICLES.c.key)
+    )
+    return {key: article_id for article_id, key in session.execute(stmt, rows)}
+
+
+def _insert_classifications(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    stmt = (
+        _insert(session, _CLASSIFICATIONS)
+        .on_conflict_do_nothing(index_elements=[_CLASSIFICATIONS.c.article_id, _CLASSIFICATIONS.c.model_version])
+        .returning(_CLASSIFICATIONS.c.id, _CLASSIFICATIONS.c.article_id)
+    )
+    return [(cid, aid) for cid, aid in session.execute(stmt, rows)]
 
 
 def _ids_for_keys(session: Session, keys: list[str]) -> dict[str, int]:
