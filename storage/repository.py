@@ -11,7 +11,8 @@ table, which SQLAlchemy turns into multi-row INSERTs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from consumers.article import Article
 from model.prediction import Prediction
-from storage import bulk_pg
+from storage import bulk_pg, rollups
 from storage.schema import (
     ArticleRow,
     ArticleTickerRow,
@@ -85,7 +86,8 @@ def store_batch(
     key repeated inside the batch is stored once (first occurrence wins, as it would across batches).
 
     ``classified_at`` (default: now) stamps every classification in the batch; the newest stamp is an
-    article's current result in ``article_sentiment``.
+    article's current result in ``article_sentiment`` unless ``current_model`` prefers another version.
+    The hourly rollups move in the same transaction.
     """
     if not items:
         return 0
@@ -122,14 +124,56 @@ def store_batch(
             rows = [{"article_id": article_id, "ticker": ticker} for article_id, ticker in ticker_pairs]
             session.execute(_insert(session, _ARTICLE_TICKERS).on_conflict_do_nothing(), rows)
 
-    classification_rows = [
-        _classification_params(ids[key], prediction, stamp) for (key, _), prediction in predictions.items()
-    ]
-    if postgres:
-        bulk_pg.insert_classifications(session, classification_rows)
-    else:
-        _insert_classifications(session, classification_rows)
+    fresh = {
+        article_id: (first_by_key[key].article.published_at, tuple(dict.fromkeys(first_by_key[key].article.tickers)))
+        for key, article_id in new_ids.items()
+    }
+    results = [(ids[key], prediction) for (key, _), prediction in predictions.items()]
+    store_classifications(session, results, classified_at=stamp, fresh=fresh)
     return len(new_ids)
+
+
+def store_classifications(
+    session: Session,
+    results: Sequence[tuple[int, Prediction]],
+    *,
+    classified_at: datetime | None = None,
+    fresh: Mapping[int, tuple[datetime, tuple[str, ...]]] | None = None,
+) -> int:
+    """Store (article id, prediction) results for stored articles and keep the hourly rollups exact.
+
+    Idempotent per (article, model_version). Returns how many classifications were new. ``fresh`` maps
+    articles inserted by this transaction to (published_at, tickers): their one result is certainly their
+    current one, which spares reading them back (the daemon's common case). Any other article's current
+    result is read before and after, and the rollups move by the difference (storage/rollups.py).
+    """
+    if not results:
+        return 0
+    stamp = classified_at if classified_at is not None else datetime.now(UTC)
+    fresh = fresh or {}
+    per_article = Counter(article_id for article_id, _ in results)
+    reread = {article_id for article_id, _ in results if article_id not in fresh or per_article[article_id] > 1}
+    before = rollups.current_results(session, reread) if reread else {}
+
+    rows = [_classification_params(article_id, prediction, stamp) for article_id, prediction in results]
+    if session.get_bind().dialect.name == "postgresql":
+        inserted = bulk_pg.insert_classifications(session, rows)
+    else:
+        inserted = _insert_classifications(session, rows)
+
+    changed = {article_id for _, article_id in inserted}
+    added = [
+        rollups.Counted(fresh[article_id][0], prediction.topic, prediction.sentiment, fresh[article_id][1])
+        for article_id, prediction in results
+        if article_id in changed and article_id not in reread
+    ]
+    removed: list[rollups.Counted] = []
+    if reread & changed:
+        after = rollups.current_results(session, reread & changed)
+        added.extend(after.values())
+        removed = [before[article_id] for article_id in after if article_id in before]
+    rollups.apply(session, added, removed)
+    return len(inserted)
 
 
 def _insert_articles(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:

@@ -189,6 +189,60 @@ class DeadLetterRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, server_default=func.now())
 
 
+# --- Rollups (issue 3): hourly counts kept up to date by store_batch, so the hourly views stay fast at any size. ---
+
+# The hour a row counts in, as sentiment_hourly shows it: UTC wall time without a zone on PostgreSQL, text
+# 'YYYY-MM-DD HH:00:00' on SQLite (what the views returned before rollups existed; analysts' queries keep working).
+RollupBucket = DateTime(timezone=False).with_variant(Text(), "sqlite")
+
+
+class SentimentRollupRow(Base):
+    """Per UTC hour and topic: how many articles' *current* classification has each sentiment.
+
+    Exactly ``article_sentiment`` grouped by hour and topic, maintained incrementally in the transaction that
+    stores each batch (storage/rollups.py). Pruning articles keeps these counts; that is the point.
+    """
+
+    __tablename__ = "sentiment_rollup_hourly"
+
+    bucket: Mapped[datetime] = mapped_column(RollupBucket, primary_key=True)
+    topic: Mapped[str] = mapped_column(Text, primary_key=True)
+    total: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    negative: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    neutral: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    positive: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class TickerRollupRow(Base):
+    """Per UTC hour and ticker, like ``SentimentRollupRow``."""
+
+    __tablename__ = "ticker_rollup_hourly"
+    __table_args__ = (Index("ix_ticker_rollup_hourly_ticker_bucket", "ticker", "bucket"),)
+
+    bucket: Mapped[datetime] = mapped_column(RollupBucket, primary_key=True)
+    ticker: Mapped[str] = mapped_column(Text, primary_key=True)
+    total: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    negative: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    neutral: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    positive: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class CurrentModelRow(Base):
+    """Which model version the views prefer (one row). NULL: each article's newest classification.
+
+    With a version set, an article's current result is its row from that version, or its newest row if that
+    version never classified it (so articles stored by a daemon running another version never disappear).
+    Change it with ``monitor model use``, which also rebuilds the rollups.
+    """
+
+    __tablename__ = "current_model"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_current_model_one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    model_version: Mapped[str | None] = mapped_column(Text)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, server_default=func.now())
+
+
 # Views live in their own MetaData: Base.metadata.create_all() and Alembic autogenerate must not treat
 # them as tables. Only the columns repository code reads need to be right here; the migration owns the SQL.
 view_metadata = MetaData()

@@ -12,21 +12,23 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 from storage.db import make_engine, upgrade
 from storage.readonly import QueryRefused, first_keyword, run_read_only
+from storage.rollups import rebuild as rebuild_rollups
 from tests.e2e.support import assert_one_line_error, monitor_env, run_monitor
 
 _SEED = [
     "INSERT INTO articles (id, key, title, source, published_at) VALUES "
-    "(1, 'k1', 'Bank misses estimates', 'wire', '2026-11-20 10:15:00+00'), "
-    "(2, 'k2', 'Bank beats 50% of forecasts', 'wire', '2026-11-20 10:45:00+00'), "
-    "(3, 'k3', 'Oil steady', 'daily', '2026-11-20 11:05:00+00')",
+    "(1, 'k1', 'Bank misses estimates', 'wire', '2026-11-20 10:15:00+00:00'), "
+    "(2, 'k2', 'Bank beats 50% of forecasts', 'wire', '2026-11-20 10:45:00+00:00'), "
+    "(3, 'k3', 'Oil steady', 'daily', '2026-11-20 11:05:00+00:00')",
     "INSERT INTO classifications (article_id, model_version, topic, topic_score, sentiment, sentiment_score, "
     "classified_at) VALUES "
-    "(1, 'v1', 'Earnings', 0.9, 'negative', 0.8, '2026-11-20 12:00:00+00'), "
-    "(2, 'v1', 'Earnings', 0.9, 'positive', 0.7, '2026-11-20 12:00:00+00'), "
-    "(3, 'v1', 'Energy', 0.8, 'neutral', 0.6, '2026-11-20 12:00:00+00')",
+    "(1, 'v1', 'Earnings', 0.9, 'negative', 0.8, '2026-11-20 12:00:00+00:00'), "
+    "(2, 'v1', 'Earnings', 0.9, 'positive', 0.7, '2026-11-20 12:00:00+00:00'), "
+    "(3, 'v1', 'Energy', 0.8, 'neutral', 0.6, '2026-11-20 12:00:00+00:00')",
     "INSERT INTO article_tickers (article_id, ticker) VALUES (1, 'BNK'), (2, 'BNK')",
 ]
 _COUNTS = "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM classifications), " \
@@ -34,9 +36,10 @@ _COUNTS = "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM classif
 
 
 def _seed(engine: Engine) -> None:
-    with engine.begin() as conn:
+    with Session(engine) as session, session.begin():
         for statement in _SEED:
-            conn.execute(text(statement))
+            session.execute(text(statement))
+        rebuild_rollups(session)  # raw INSERTs bypass store_batch, which keeps the rollups
 
 
 def _counts(engine: Engine) -> tuple[int, ...]:

@@ -18,10 +18,12 @@ from typing import cast
 
 import pytest
 from sqlalchemy import Engine, Table, insert
+from sqlalchemy.orm import Session
 
 from monitor.sql_cmd import format_table
 from storage.db import make_engine, upgrade
 from storage.readonly import run_read_only
+from storage.rollups import rebuild as rebuild_rollups
 from storage.schema import AlertRow, ArticleRow, ArticleTickerRow, Base, ClassificationRow
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sql.md"
@@ -128,6 +130,10 @@ def load_dataset(engine: Engine) -> None:
         conn.execute(insert(_table(ArticleTickerRow)), tickers_)
         conn.execute(insert(_table(ClassificationRow)), classifications)
         conn.execute(insert(_table(AlertRow)), alerts)
+    # Rows inserted by hand bypass store_batch, which keeps the hourly rollups; recompute them as an operator
+    # would after a manual load (`monitor db rebuild-rollups`).
+    with Session(engine) as session, session.begin():
+        rebuild_rollups(session)
 
 
 def examples(doc: str) -> list[re.Match[str]]:

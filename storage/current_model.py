@@ -1,0 +1,63 @@
+"""Which model version the analyst views prefer (table ``current_model``, migration 0004).
+
+A new model version never overwrites: ``monitor reclassify`` adds its rows beside the old ones. Which rows
+the views show is this one setting, kept in the database because analysts read the views from psql, where
+no process environment exists. NULL (the default) means each article's newest classification.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import cast
+
+from sqlalchemy import Table, func, select, update
+from sqlalchemy.orm import Session
+
+from storage import rollups
+from storage.schema import ClassificationRow, CurrentModelRow
+
+_CURRENT = cast(Table, CurrentModelRow.__table__)
+_CLASSIFICATIONS = cast(Table, ClassificationRow.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    model_version: str
+    articles: int
+    first_classified_at: datetime
+    last_classified_at: datetime
+
+
+class UnknownModelVersion(ValueError):
+    """No stored classification has this version: preferring it would change nothing, so it is a typo."""
+
+
+def preferred_version(session: Session) -> str | None:
+    return session.scalar(select(_CURRENT.c.model_version).where(_CURRENT.c.id == 1))
+
+
+def model_versions(session: Session) -> list[ModelVersion]:
+    """Every stored model version with how many articles it classified, oldest first."""
+    c = _CLASSIFICATIONS.c
+    stmt = (
+        select(c.model_version, func.count(), func.min(c.classified_at), func.max(c.classified_at))
+        .group_by(c.model_version)
+        .order_by(func.min(c.classified_at), c.model_version)
+    )
+    return [ModelVersion(v, int(n), first, last) for v, n, first, last in session.execute(stmt)]
+
+
+def prefer_version(session: Session, version: str | None) -> None:
+    """Make ``version`` (None: newest per article) what the views show, and rebuild the rollups to match.
+
+    The caller commits. Run it while no ``monitor reclassify`` is writing: a batch stored concurrently under
+    the old preference could be counted by the old rule (``monitor db rebuild-rollups`` repairs that).
+    """
+    if version is not None:
+        known = select(_CLASSIFICATIONS.c.id).where(_CLASSIFICATIONS.c.model_version == version).exists()
+        if not session.scalar(select(known)):
+            raise UnknownModelVersion(f"no stored classification has model version {version!r}")
+    changed = update(_CURRENT).where(_CURRENT.c.id == 1).values(model_version=version, changed_at=datetime.now(UTC))
+    session.execute(changed)
+    rollups.rebuild(session)
