@@ -224,6 +224,18 @@ class KafkaSource:
     def paused(self) -> list[TopicPart]:
         return sorted((tp.topic, tp.partition) for tp in self._consumer.paused())
 
+    def connections(self) -> int | None:
+        """Live broker connections (kafka-python's connection-count metric), None if it cannot tell.
+
+        kafka-python reconnects by itself and its poll() simply returns nothing while no broker answers,
+        so this is how a caller notices an outage that raises nothing.
+        """
+        try:
+            value = (self._consumer.metrics() or {}).get("consumer-metrics", {}).get("connection-count")
+        except Exception:  # an unstable interface upstream: never let it break the loop
+            return None
+        return None if value is None else int(value)
+
     def lag(self) -> dict[TopicPart, int]:
         """Unconsumed messages per assigned partition (end offset - position). Best effort, never raises.
 

@@ -77,6 +77,7 @@ def start_ops_server(
 
 def make_daemon(settings: Settings, pipeline: Pipeline) -> Any:
     from consumers.source import KafkaSource
+    from monitor.breaker import InvalidRatioBreaker
     from monitor.daemon import Daemon
     from storage.db import is_transient
 
@@ -98,4 +99,7 @@ def make_daemon(settings: Settings, pipeline: Pipeline) -> Any:
         is_transient=is_transient,
         batch_max_size=settings.batch_max_size,
         batch_max_wait_s=settings.batch_max_wait_ms / 1000,
+        breaker=InvalidRatioBreaker(
+            settings.max_invalid_ratio, settings.invalid_window_messages, settings.invalid_min_messages
+        ),
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from monitor.alerting import add_backtest_parser
+from monitor.breaker import CircuitOpen
 from monitor.config import ConfigError, Settings, load_settings
 from monitor.logs import setup_logging
 from monitor.pipeline import chunks, jsonl_records
@@ -59,6 +60,8 @@ def cmd_run(args: argparse.Namespace) -> int:
              settings.kafka_group_id)
     try:
         daemon.run()
+    except CircuitOpen:  # the daemon logged why; a distinct exit code tells supervisors it is the data
+        return 3
     finally:
         scheduler.shutdown(wait=False)
         ops.stop()

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     batch_max_wait_ms: int = Field(200, ge=1)
     max_message_bytes: int = Field(1_000_000, ge=1024)
     dead_letter_max_bytes: int = Field(64 * 1024, ge=0)  # raw bytes kept per dead letter
+    # Circuit breaker (monitor.breaker): `monitor run` stops when more than this share of the last
+    # invalid_window_messages was invalid (once invalid_min_messages were seen). A healthy feed has well under
+    # 1 % invalid; half is a broken producer or the wrong topic. 1 disables the breaker.
+    max_invalid_ratio: float = Field(0.5, gt=0, le=1)
+    invalid_window_messages: int = Field(1000, ge=1)
+    invalid_min_messages: int = Field(100, ge=1)
 
     model_path: Path | None = None  # None: the checkpoint shipped inside the package
     device: Literal["auto", "cpu", "cuda"] = "auto"

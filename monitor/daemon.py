@@ -2,8 +2,10 @@
 
 Error kinds (arroyo): an invalid message is dead-lettered by the pipeline and the stream goes on; a
 transient database error pauses consumption and retries with backoff (the batch is kept, the model is
-not re-run); anything else stops the daemon loudly. Offsets are committed only after the database
-commit, so a crash re-delivers at most the in-flight batch, and idempotent upserts absorb that.
+not re-run); too many invalid messages trip the circuit breaker (monitor.breaker), which stops the
+daemon before that batch is stored or committed; anything else stops the daemon loudly. Offsets are
+committed only after the database commit, so a crash re-delivers at most the in-flight batch, and
+idempotent upserts absorb that.
 """
 
 from __future__ import annotations
@@ -17,9 +19,14 @@ from dataclasses import dataclass
 from consumers.batching import Batcher
 from consumers.source import BrokerUnavailable, CommitFailed, KafkaSource, RawMessage
 from monitor import metrics
+from monitor.breaker import CircuitOpen, InvalidRatioBreaker
 from monitor.pipeline import Decoded, Pipeline, next_offsets
 
 log = logging.getLogger(__name__)
+
+# kafka-python reconnects by itself and its poll() raises nothing while the broker is gone; with no live
+# connection for this long we call the broker unreachable (a shorter gap is a routine reconnect).
+BROKER_GRACE_S = 5.0
 
 
 @dataclass
@@ -53,18 +60,22 @@ class Daemon:
         is_transient: Callable[[BaseException], bool],
         batch_max_size: int,
         batch_max_wait_s: float,
+        breaker: InvalidRatioBreaker | None = None,
     ) -> None:
         self.connect = connect
         self.pipeline = pipeline
         self.is_transient = is_transient
         self.batch_max_size = batch_max_size
         self.batch_max_wait_s = batch_max_wait_s
+        self.breaker = breaker
         self.stopping = threading.Event()
         self.stats = DaemonStats()
         self.source: KafkaSource | None = None
         self.db_ok = True
         self.broker_ok = True
         self.broker_backoff = Backoff()
+        self._broker_checked_at = 0.0
+        self._no_connection_since: float | None = None
         # Records a paused poll still returned (a partition assigned by a rebalance is not paused):
         # they go into the next batch, never dropped.
         self.carry: list[RawMessage] = []
@@ -79,6 +90,10 @@ class Daemon:
             return  # stopped while waiting for the broker
         try:
             self._loop(self.source)
+        except CircuitOpen as e:
+            log.error("%s; stopping without storing or committing this batch. Fix the producer, or raise the "
+                      "limit to dead-letter them (then `monitor deadletters replay` after a decoder fix)", e)
+            raise
         finally:
             self.source.close()
             log.info("consumer closed; stored %d articles, %d dead letters", self.stats.stored, self.stats.dead_letters)
@@ -107,6 +122,7 @@ class Daemon:
                 batcher.add(self.carry)
                 self.carry = []
             batcher.add(self._poll(source, max(1, room), max(1, wait_ms)))
+            self._watch_broker(source)
             if len(batcher) and batcher.ready():
                 self._process(source, batcher.take())
             if time.monotonic() - last_lag > 5:
@@ -127,17 +143,47 @@ class Daemon:
             if self.broker_ok:
                 log.error("kafka broker unreachable (%s); retrying with backoff", e)
                 self.broker_ok = False
+                metrics.KAFKA_UP.set(0)
             self.stopping.wait(wait)
             return []
-        if not self.broker_ok and records:
-            log.info("kafka broker reachable again")
-            self.broker_ok = True
+        if records:
+            self._broker_reachable()
         self.broker_backoff.reset()
         return records
+
+    def _watch_broker(self, source: KafkaSource) -> None:
+        """One log line when the broker has been gone for BROKER_GRACE_S, one when it is back."""
+        now = time.monotonic()
+        if now - self._broker_checked_at < 1.0:
+            return
+        self._broker_checked_at = now
+        connections = source.connections()
+        if connections is None:
+            return
+        if connections > 0:
+            self._no_connection_since = None
+            self._broker_reachable()
+            return
+        if self._no_connection_since is None:
+            self._no_connection_since = now
+        elif self.broker_ok and now - self._no_connection_since >= BROKER_GRACE_S:
+            log.error("kafka broker unreachable (no connection for %.0fs); reconnecting with backoff",
+                      now - self._no_connection_since)
+            self.broker_ok = False
+            metrics.KAFKA_UP.set(0)
+
+    def _broker_reachable(self) -> None:
+        if not self.broker_ok:
+            log.info("kafka broker reachable again")
+            self.broker_ok = True
+        metrics.KAFKA_UP.set(1)
 
     def _process(self, source: KafkaSource, records: list[RawMessage]) -> None:
         started = time.perf_counter()
         decoded = self.pipeline.prepare(records)
+        if self.breaker is not None:
+            self.breaker.record(valid=len(records) - len(decoded.dead), invalid=len(decoded.dead))
+            self.breaker.check()  # raises before anything of this batch is stored or committed
         stored = self._write_with_retry(source, decoded)
         if stored is None:
             return  # stopping during a database outage: nothing committed, the batch is re-delivered

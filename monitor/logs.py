@@ -34,3 +34,5 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     # daemon logs one line per state change itself, so kafka-python speaks only at DEBUG.
     logging.getLogger("kafka").setLevel(root.level if root.level <= logging.DEBUG else logging.CRITICAL)
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    # APScheduler logs two INFO lines per job run (every minute): noise that would bury state changes.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))

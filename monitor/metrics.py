@@ -17,6 +17,7 @@ MODEL_SECONDS = Histogram(
 )
 CONSUMER_LAG = Gauge("monitor_consumer_lag", "Messages behind the end of the partition", ["topic", "partition"])
 DB_AVAILABLE = Gauge("monitor_database_up", "1 when the last database write succeeded")
+KAFKA_UP = Gauge("monitor_kafka_up", "1 while the consumer holds a broker connection")
 ALERTS_FIRED = Counter("monitor_alerts_fired", "Surge alerts fired", ["scope"])
 ALERT_DELIVERIES = Counter("monitor_alert_deliveries", "Alert outbox delivery attempts", ["outcome"])
 DETECTION_RUNS = Counter("monitor_detection_runs", "Surge detection runs", ["outcome"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -14,6 +16,7 @@ SHIPPED_CHECKPOINT = REPO / "model" / "weights" / "news-classifier.safetensors"
 FAST_GROUP_JSON = '{"max_poll_interval_ms": 5000, "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}'
 # Read by the test fixtures, not by the product: they may stay in the children's environment.
 _KEEP = {"MONITOR_TEST_PG_ADMIN_URL", "MONITOR_SHARED_DATA"}
+STOP_WITHIN_S = 10
 
 
 def monitor_env(**settings: str | os.PathLike[str] | None) -> dict[str, str]:
@@ -63,3 +66,53 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval:
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+class Daemon:
+    """`monitor run` in the background; stderr goes to a file (a pipe nobody reads could fill and block it)."""
+
+    def __init__(self, env: dict[str, str], log: Path, *, stdout_too: bool = False) -> None:
+        self.log = log
+        self._stderr = log.open("wb")
+        self.proc = subprocess.Popen(monitor_cmd("run"), env=env, cwd=REPO, stdin=subprocess.DEVNULL,
+                                     stdout=self._stderr if stdout_too else subprocess.DEVNULL, stderr=self._stderr)
+
+    def stderr(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> float:
+        """Send sig; assert a clean exit 0 within STOP_WITHIN_S; return the seconds it took."""
+        assert self.proc.poll() is None, f"daemon died early:\n{self.stderr()[-3000:]}"
+        started = time.monotonic()
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=STOP_WITHIN_S)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"no exit within {STOP_WITHIN_S}s of {sig.name}:\n{self.stderr()[-3000:]}") from None
+        took = time.monotonic() - started
+        self._stderr.close()
+        assert rc == 0, f"exit {rc} after {sig.name}:\n{self.stderr()[-3000:]}"
+        assert "Traceback" not in self.stderr(), self.stderr()[-3000:]
+        return took
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self._stderr.close()
+
+    def stored_count(self) -> int:
+        """Articles stored by this process, from its shutdown log line."""
+        found = re.findall(r"consumer closed; stored (\d+) articles, (\d+) dead letters", self.stderr())
+        assert len(found) == 1, self.stderr()[-3000:]
+        return int(found[0][0])
+
+    def ops_port(self, timeout: float = 30) -> int:
+        """The /healthz port the daemon logged (run it with MONITOR_HTTP_PORT=0)."""
+        def logged() -> list[str]:
+            return re.findall(r"ops endpoints on http://[\d.]+:(\d+)/", self.stderr())
+
+        wait_for(lambda: bool(logged()) or self.proc.poll() is not None, timeout, "the ops endpoints log line")
+        assert logged(), self.stderr()[-3000:]
+        return int(logged()[0])

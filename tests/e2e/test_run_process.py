@@ -10,8 +10,6 @@ import json
 import re
 import signal
 import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,52 +19,10 @@ from sqlalchemy import Engine, text
 
 from consumers.source import KafkaSink, KafkaSource, ensure_topic
 from monitor.newsgen import INVALID_SAMPLES, generate
-from tests.e2e.support import FAST_GROUP_JSON, REPO, monitor_cmd, monitor_env, wait_for
+from tests.e2e.support import FAST_GROUP_JSON, Daemon, monitor_env, wait_for
 
 pytestmark = pytest.mark.e2e
 PARTITIONS = 3
-STOP_WITHIN_S = 10
-
-
-class Daemon:
-    """`monitor run` in the background; stderr goes to a file (a pipe nobody reads could fill and block it)."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self._stderr = log.open("wb")
-        self.proc = subprocess.Popen(monitor_cmd("run"), env=env, cwd=REPO, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=self._stderr)
-
-    def stderr(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM) -> float:
-        """Send sig; assert a clean exit 0 within STOP_WITHIN_S; return the seconds it took."""
-        assert self.proc.poll() is None, f"daemon died early:\n{self.stderr()[-3000:]}"
-        started = time.monotonic()
-        self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout=STOP_WITHIN_S)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"no exit within {STOP_WITHIN_S}s of {sig.name}:\n{self.stderr()[-3000:]}") from None
-        took = time.monotonic() - started
-        self._stderr.close()
-        assert rc == 0, f"exit {rc} after {sig.name}:\n{self.stderr()[-3000:]}"
-        assert "Traceback" not in self.stderr(), self.stderr()[-3000:]
-        return took
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self._stderr.close()
-
-    def stored_count(self) -> int:
-        """Articles stored by this process, from its shutdown log line."""
-        found = re.findall(r"consumer closed; stored (\d+) articles, (\d+) dead letters", self.stderr())
-        assert len(found) == 1, self.stderr()[-3000:]
-        return int(found[0][0])
 
 
 @pytest.fixture
