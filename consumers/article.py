@@ -23,7 +23,12 @@ class Article:
     extra: dict[str, Any] = field(default_factory=dict)  # unknown fields, kept verbatim
 
     def text(self) -> str:
-        """What the classifier reads: the title, then the body (the model truncates)."""
-        if self.body:
-            return f"{self.title}\n{self.body}"
-        return self.title
+        return classifier_text(self.title, self.body)
+
+
+def classifier_text(title: str, body: str | None) -> str:
+    """What the classifier reads: the title, then the body (the model truncates). `monitor reclassify` reads
+    stored articles the same way, so a re-classification sees exactly what the first one saw."""
+    if body:
+        return f"{title}\n{body}"
+    return title

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from monitor.alerting import add_backtest_parser
 from monitor.breaker import CircuitOpen
 from monitor.config import ConfigError, Settings, load_settings
+from monitor.history_cmd import add_history_parsers
 from monitor.logs import setup_logging
 from monitor.pipeline import chunks, jsonl_records
 from monitor.sql_cmd import add_sql_parser
@@ -126,6 +127,13 @@ def cmd_db(args: argparse.Namespace) -> int:
     if args.db_command == "upgrade":
         db.upgrade(engine)
         print(f"database schema at revision {db.current_revision(engine)}")
+    elif args.db_command == "rebuild-rollups":
+        from storage.rollups import rebuild
+
+        db.ensure_schema(engine)
+        with db.make_session_factory(engine).begin() as session:
+            rebuild(session)
+        print("hourly rollups rebuilt from the stored articles")
     else:
         print(f"database schema at revision {db.current_revision(engine)} (head {db.head_revision()})")
     return 0
@@ -303,9 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_backtest_parser(sub)
     add_sql_parser(sub)
+    add_history_parsers(sub, _settings)
 
-    database = sub.add_parser("db", help="database schema")
-    database.add_argument("db_command", choices=["upgrade", "current"])
+    database = sub.add_parser("db", help="database schema and maintenance")
+    database.add_argument(
+        "db_command", choices=["upgrade", "current", "rebuild-rollups"],
+        help="rebuild-rollups: recompute the hourly rollups, e.g. after loading rows with plain SQL",
+    )
     database.set_defaults(fn=cmd_db)
     return p
 
