@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from model import checkpoint
@@ -18,6 +19,7 @@ from model.net import NewsClassifier
 from model.prediction import SENTIMENTS
 from model.train import TINY
 from storage.db import make_engine, upgrade
+from storage.schema import AlertRow
 from tests.e2e.support import assert_one_line_error, monitor_env, run_monitor
 
 NOW = datetime.now(UTC)
@@ -105,21 +107,18 @@ def test_reclassify_adds_a_version_and_model_use_picks_what_views_show(
 
 
 def test_prune_is_a_dry_run_unless_yes_and_keeps_alerts_and_rollups(
-    pg_database_factory: Callable[[], str], tiny_checkpoint: Path, tmp_path: Path
+    database: tuple[str, Engine], tiny_checkpoint: Path, tmp_path: Path
 ) -> None:
-    url = pg_database_factory()
-    engine = make_engine(url, poolclass=NullPool)
-    upgrade(engine)
+    url, engine = database
     env = monitor_env(database_url=url, model_path=tiny_checkpoint)
     old = [timedelta(days=400), timedelta(days=500), timedelta(days=401)]
     news = _news(tmp_path / "news.jsonl", old + [timedelta(hours=5), timedelta(days=3)])
     assert run_monitor("ingest", "--file", str(news), "--quiet", env=env).returncode == 0
-    with engine.begin() as c:
-        c.execute(text(
-            "insert into alerts (rule, scope, key, window_start, window_end, negative, total, baseline, p_value, "
-            "odds_ratio, fired_at, last_notified_at) values ('negative_surge', 'market', 'market', "
-            "now() - interval '450 days', now() - interval '449 days', 9, 10, 0.2, 0.001, 8, "
-            "now() - interval '449 days', now() - interval '449 days')"))
+    long_ago = NOW - timedelta(days=450)
+    with Session(engine) as session, session.begin():
+        session.add(AlertRow(rule="negative_surge", scope="market", key="market", window_start=long_ago,
+                             window_end=long_ago + timedelta(hours=1), negative=9, total=10, baseline=0.2,
+                             p_value=0.001, odds_ratio=8.0, fired_at=long_ago, last_notified_at=long_ago))
     hourly_before = _scalar(engine, "select sum(total) from sentiment_hourly")
     ticker_before = _scalar(engine, "select sum(total) from ticker_sentiment_hourly")
 
@@ -141,7 +140,6 @@ def test_prune_is_a_dry_run_unless_yes_and_keeps_alerts_and_rollups(
     rebuilt = run_monitor("db", "rebuild-rollups", env=env)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert _scalar(engine, "select sum(total) from sentiment_hourly") == 5
-    engine.dispose()
 
 
 @pytest.mark.parametrize("args, needle", [
