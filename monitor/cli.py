@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from monitor.alerting import add_backtest_parser
 from monitor.breaker import CircuitOpen
 from monitor.config import ConfigError, Settings, load_settings
+from monitor.deadletters_cmd import add_deadletters_parser
 from monitor.history_cmd import add_history_parsers
 from monitor.logs import setup_logging
 from monitor.pipeline import chunks, jsonl_records
@@ -312,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_backtest_parser(sub)
     add_sql_parser(sub)
     add_history_parsers(sub, _settings)
+    add_deadletters_parser(sub, _settings)
 
     database = sub.add_parser("db", help="database schema and maintenance")
     database.add_argument(

@@ -187,6 +187,8 @@ class DeadLetterRow(Base):
     kafka_partition: Mapped[int | None] = mapped_column(Integer)
     kafka_offset: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, server_default=func.now())
+    # Set by `monitor deadletters replay` when the message passed after a fix (migration 0005).
+    replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 # --- Rollups (issue 3): hourly counts kept up to date by store_batch, so the hourly views stay fast at any size. ---
