@@ -4,8 +4,14 @@ Error kinds (arroyo): an invalid message is dead-lettered by the pipeline and th
 transient database error pauses consumption and retries with backoff (the batch is kept, the model is
 not re-run); too many invalid messages trip the circuit breaker (monitor.breaker), which stops the
 daemon before that batch is stored or committed; anything else stops the daemon loudly. Offsets are
-committed only after the database commit, so a crash re-delivers at most the in-flight batch, and
+committed only after the database commit, so a crash re-delivers at most the in-flight batches, and
 idempotent upserts absorb that.
+
+Overlap: one writer thread stores batch N while this thread polls, decodes and classifies batch N+1
+(psycopg waits on the server without the GIL). At most one batch is in flight, and its offsets are
+committed by this thread (kafka-python's consumer is not thread-safe) once its write is done, so offsets
+still follow storage in order. A failed write is retried here, synchronously, with the outage handling
+below; nothing new is written meanwhile.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from consumers.batching import Batcher
@@ -52,6 +59,16 @@ class DaemonStats:
     last_batch_at: float | None = None  # time.time() of the last stored batch
 
 
+@dataclass
+class InFlight:
+    """A batch handed to the writer thread: committed (offsets) by the poll thread once ``write`` is done."""
+
+    records: list[RawMessage]
+    decoded: Decoded
+    started: float
+    write: Future[int]
+
+
 class Daemon:
     def __init__(
         self,
@@ -79,6 +96,8 @@ class Daemon:
         # Records a paused poll still returned (a partition assigned by a rebalance is not paused):
         # they go into the next batch, never dropped.
         self.carry: list[RawMessage] = []
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
+        self.in_flight: InFlight | None = None
 
     def stop(self) -> None:
         """Safe from a signal handler: the loop notices within one poll timeout."""
@@ -90,11 +109,13 @@ class Daemon:
             return  # stopped while waiting for the broker
         try:
             self._loop(self.source)
+            self._settle(self.source)  # the last batch handed to the writer: store it, commit its offsets
         except CircuitOpen as e:
             log.error("%s; stopping without storing or committing this batch. Fix the producer, or raise the "
                       "limit to dead-letter them (then `monitor deadletters replay` after a decoder fix)", e)
             raise
         finally:
+            self._abandon_in_flight()
             self.source.close()
             log.info("consumer closed; stored %d articles, %d dead letters", self.stats.stored, self.stats.dead_letters)
 
@@ -123,6 +144,8 @@ class Daemon:
                 self.carry = []
             batcher.add(self._poll(source, max(1, room), max(1, wait_ms)))
             self._watch_broker(source)
+            if self.in_flight is not None and self.in_flight.write.done():
+                self._settle(source)  # commit as soon as it is stored, not when the next batch is ready
             if len(batcher) and batcher.ready():
                 self._process(source, batcher.take())
             if time.monotonic() - last_lag > 5:
@@ -140,10 +163,7 @@ class Daemon:
             records = source.poll(max_records=max_records, timeout_ms=timeout_ms)
         except BrokerUnavailable as e:
             wait = self.broker_backoff.next()
-            if self.broker_ok:
-                log.error("kafka broker unreachable (%s); retrying with backoff", e)
-                self.broker_ok = False
-                metrics.KAFKA_UP.set(0)
+            self._broker_lost(str(e))
             self.stopping.wait(wait)
             return []
         if records:
@@ -166,11 +186,15 @@ class Daemon:
             return
         if self._no_connection_since is None:
             self._no_connection_since = now
-        elif self.broker_ok and now - self._no_connection_since >= BROKER_GRACE_S:
-            log.error("kafka broker unreachable (no connection for %.0fs); reconnecting with backoff",
-                      now - self._no_connection_since)
+        elif now - self._no_connection_since >= BROKER_GRACE_S:
+            self._broker_lost(f"no connection for {now - self._no_connection_since:.0f}s")
+
+    def _broker_lost(self, reason: str) -> None:
+        """One ERROR line per outage, whichever sign of it comes first (poll, commit or no connection)."""
+        if self.broker_ok:
+            log.error("kafka broker unreachable (%s); retrying with backoff", reason)
             self.broker_ok = False
-            metrics.KAFKA_UP.set(0)
+        metrics.KAFKA_UP.set(0)
 
     def _broker_reachable(self) -> None:
         if not self.broker_ok:
@@ -180,17 +204,43 @@ class Daemon:
 
     def _process(self, source: KafkaSource, records: list[RawMessage]) -> None:
         started = time.perf_counter()
-        decoded = self.pipeline.prepare(records)
+        decoded = self.pipeline.prepare(records)  # overlaps the previous batch's write
         if self.breaker is not None:
             self.breaker.record(valid=len(records) - len(decoded.dead), invalid=len(decoded.dead))
-            self.breaker.check()  # raises before anything of this batch is stored or committed
-        stored = self._write_with_retry(source, decoded)
-        if stored is None:
-            return  # stopping during a database outage: nothing committed, the batch is re-delivered
-        result = self.pipeline.account(records, decoded, stored, started)
+            try:
+                self.breaker.check()  # raises before anything of this batch is stored or committed
+            except CircuitOpen:
+                self._settle(source)  # the batch before it is good: store and commit it, so a restart
+                raise  # begins exactly at the batch that tripped
+        if not self._settle(source):
+            return  # stopping during a database outage: nothing more is written or committed
+        self.in_flight = InFlight(records, decoded, started, self.writer.submit(self.pipeline.write, decoded))
+
+    def _settle(self, source: KafkaSource) -> bool:
+        """Wait for the batch in flight, retrying its write through an outage, then commit its offsets.
+
+        False if the daemon is stopping while the database is down (nothing committed: re-delivered).
+        """
+        flight, self.in_flight = self.in_flight, None
+        if flight is None:
+            return True
         try:
-            source.commit(next_offsets(records))
-        except (CommitFailed, BrokerUnavailable) as e:  # a rebalance can revoke partitions mid-batch
+            stored = flight.write.result()
+            metrics.DB_AVAILABLE.set(1)
+        except Exception as e:
+            if not self.is_transient(e):
+                raise
+            retried = self._write_with_retry(source, flight.decoded, first_error=e)
+            if retried is None:
+                return False
+            stored = retried
+        result = self.pipeline.account(flight.records, flight.decoded, stored, flight.started)
+        try:
+            source.commit(next_offsets(flight.records))
+        except BrokerUnavailable as e:
+            # The batch IS stored; it is read again later and the idempotent upsert drops the copies.
+            self._broker_lost(f"{e}; the stored batch will be re-delivered and deduplicated")
+        except CommitFailed as e:  # a rebalance can revoke partitions mid-batch
             # The batch IS stored; the new owner re-reads it and the idempotent upsert drops the copies.
             log.warning("offset commit failed after store (%s); re-delivery will be deduplicated", e)
         self.stats.batches += 1
@@ -200,20 +250,40 @@ class Daemon:
         self.stats.last_batch_at = time.time()
         log.debug("batch: %d consumed, %d stored, %d dead letters in %.3fs",
                   result.consumed, result.stored, result.dead_letters, result.seconds)
+        return True
 
-    def _write_with_retry(self, source: KafkaSource, decoded: Decoded) -> int | None:
+    def _abandon_in_flight(self) -> None:
+        """On the way out after an error: let a running write finish (it commits or rolls back as a whole)
+        but commit no offsets for it; the group re-delivers that batch and the upsert absorbs it."""
+        if self.in_flight is not None:
+            self.in_flight.write.exception()  # waits; its outcome no longer matters
+            self.in_flight = None
+        self.writer.shutdown(wait=True)
+
+    def _write_with_retry(
+        self, source: KafkaSource, decoded: Decoded, first_error: BaseException | None = None
+    ) -> int | None:
+        """Write until it succeeds, pausing consumption meanwhile; None if stopping first.
+
+        ``first_error``: the writer thread's failed attempt, which counts as the first one here.
+        """
         backoff = Backoff()
+        error = first_error
         while True:
-            try:
-                stored = self.pipeline.write(decoded)
-            except Exception as e:
-                if not self.is_transient(e):
-                    raise
+            if error is None:
+                try:
+                    stored = self.pipeline.write(decoded)
+                except Exception as e:
+                    if not self.is_transient(e):
+                        raise
+                    error = e
+            if error is not None:
                 if self.db_ok:  # one line per state change, not one per attempt
-                    log.error("database unavailable (%s); pausing consumption and retrying", _one_line(e))
+                    log.error("database unavailable (%s); pausing consumption and retrying", _one_line(error))
                     self.db_ok = False
                     metrics.DB_AVAILABLE.set(0)
                     source.pause_all()
+                error = None
                 wait = backoff.next()
                 deadline = time.monotonic() + wait
                 while time.monotonic() < deadline:  # keep polling (paused) so the group keeps us
