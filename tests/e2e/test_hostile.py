@@ -182,6 +182,9 @@ def test_hostile_corpus_mixed_into_good_news(
     assert all(len(raw) <= CAP for raw, _, _ in dead)
     assert sorted((bytes(raw), size) for raw, size, _ in dead) == sorted(originals.items())
     assert sum(1 for _, size, error in dead if size >= TEN_MB and error.startswith("too large")) == 2
+    print(f"\nhostile: {len(stream)} messages ({len(invalid)} invalid, {len(nasty)} valid but nasty): "
+          f"{len(valid_values)} stored verbatim, {len(dead)} dead letters of at most {max(len(r) for r, _, _ in dead)} "
+          f"bytes, lost 0, duplicated 0")
 
 
 # ------------------------------------------------------------------------------------------ circuit breaker
@@ -219,6 +222,8 @@ def test_broken_topic_trips_the_circuit_breaker_without_committing(
     assert committed == articles + dead_letters  # the tripping batch was neither stored nor committed
     # the ratio over what it saw really was past the limit when it stopped
     assert dead_letters > 0.4 * committed
+    print(f"\nbreaker: stopped (exit 3) after {articles} articles and {dead_letters} of 400 broken messages; "
+          f"committed {committed} = stored")
 
     # an operator who decides to dead-letter them after all raises the limit: the rest comes through
     d2 = Daemon({**env, "MONITOR_MAX_INVALID_RATIO": "1"}, tmp_path / "limit-raised.log")
