@@ -13,12 +13,17 @@ from model.prediction import SENTIMENTS
 from model.train import TINY
 
 
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
-    torch.manual_seed(0)
+def make_tiny_checkpoint(path: Path, shared_data: Path, *, seed: int, model_version: str) -> Path:
+    """A randomly initialised TINY model with the real label maps, saved as a checkpoint at ``path``."""
+    torch.manual_seed(seed)
     topics = [t for t in (shared_data / "tfn_topic/classes.txt").read_text().splitlines() if t]
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
     meta = checkpoint.CheckpointMeta(config=TINY, topics=topics, sentiments=list(SENTIMENTS),
-                                     model_version="tiny-random", backbone=None, max_tokens=64)
+                                     model_version=model_version, backbone=None, max_tokens=64)
     checkpoint.save(NewsClassifier(TINY), meta, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    return make_tiny_checkpoint(path, shared_data, seed=0, model_version="tiny-random")

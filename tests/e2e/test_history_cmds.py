@@ -9,18 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import torch
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from model import checkpoint
-from model.net import NewsClassifier
-from model.prediction import SENTIMENTS
-from model.train import TINY
 from storage.db import make_engine, upgrade
 from storage.schema import AlertRow
 from tests.e2e.support import assert_one_line_error, monitor_env, run_monitor
+from tests.model_fixtures import make_tiny_checkpoint
 
 NOW = datetime.now(UTC)
 
@@ -28,13 +24,8 @@ NOW = datetime.now(UTC)
 @pytest.fixture(scope="module")
 def second_model(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
     """Another version of the tiny model: what a re-classification would bring."""
-    torch.manual_seed(1)
-    topics = [t for t in (shared_data / "tfn_topic/classes.txt").read_text().splitlines() if t]
     path = tmp_path_factory.mktemp("model2") / "tiny-2.safetensors"
-    meta = checkpoint.CheckpointMeta(config=TINY, topics=topics, sentiments=list(SENTIMENTS),
-                                     model_version="tiny-random-2", backbone=None, max_tokens=64)
-    checkpoint.save(NewsClassifier(TINY), meta, path)
-    return path
+    return make_tiny_checkpoint(path, shared_data, seed=1, model_version="tiny-random-2")
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
