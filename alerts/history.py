@@ -77,10 +77,13 @@ class History:
         hi = bisect.bisect_left(self._times, end)
         return self.stories[lo:hi]
 
-    def window_counts(self, start: datetime, end: datetime) -> dict[Key, Counts]:
+    def window_counts(self, start: datetime, end: datetime, only: Key | None = None) -> dict[Key, Counts]:
+        """Counts per key of the stories published in [start, end) (of the key `only`, if given)."""
         counts: dict[Key, list[int]] = defaultdict(lambda: [0, 0])
         for story in self.between(start, end):
             for key in story.keys():
+                if only is not None and key != only:
+                    continue
                 c = counts[key]
                 c[0] += 1
                 c[1] += story.negative

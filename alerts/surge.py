@@ -6,14 +6,20 @@ seasonal baseline of the same key's history:
 * the baseline share of negative stories comes from the same hour of the week in past weeks, falling
   back to the same hour of the day, then to the recent hours, while history is short; outlier hours
   (a past surge) are dropped with a median/MAD rule, and sparse keys are shrunk toward a prior share;
-* the test is conditional on the window's volume: a one-sided tail P(X >= negative | total) under the
-  beta-binomial predictive distribution of the baseline (a binomial whose share is itself uncertain: an
-  hour-of-week baseline of four hours of a small topic rests on a hundred stories, and treating its share
-  as exact cried wolf about once a week in the backtest). A burst of volume with the usual mix (the market
-  open) does not move the share, so it does not alert, however big it is;
+* the share test is conditional on the window's volume: a one-sided tail P(X >= negative | total) under the
+  beta-binomial predictive distribution of the baseline (a binomial whose share is itself uncertain). A
+  burst of volume with the usual mix (the market open) does not move the share, so it does not alert,
+  however big it is;
+* the rate test (alerts/volume.py) asks whether there are more negative stories than the key's usual
+  volume explains, judging from the non-negative stories whether the volume is usual or a burst; where it
+  is a burst, only the share test's evidence counts. It is what finds a 3x surge of a busy topic, which
+  moves the share too little to be significant on its own;
+* the p-values of the keys tested in one run are adjusted together (Benjamini-Hochberg by default:
+  with no surge anywhere it holds the family-wise rate like Bonferroni; during a surge it lets the
+  ticker, its topic and the market all fire);
 * the effect size is the odds ratio of the window's share to the baseline's. Tripling the rate of negative
   stories while the rest stay put triples the odds whatever the baseline share, so a threshold on it reads
-  the same for every key.
+  the same for every key, and a burst of volume with the usual mix leaves it at 1.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from alerts.special import betainc
+from alerts.volume import RateTest, Volume, rate_test
 
 SCOPES: tuple[str, ...] = ("market", "topic", "ticker")
 MARKET_KEY = "market"
@@ -54,6 +63,7 @@ class Baseline:
     total_per_hour: float
     samples: int  # hours the estimate rests on
     how: str  # "hour_of_week" | "hour_of_day" | "recent" | "prior"
+    broad: Counts = Counts(0, 0)  # the key's stories over every sample hour (its share of the market's volume)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +78,14 @@ class Surge:
     total: int
     baseline: Baseline
     odds_ratio: float
-    p_value: float  # one-sided beta-binomial tail, uncorrected
-    p_adjusted: float  # Bonferroni over the keys tested in this run
+    p_value: float  # one-sided, uncorrected: the rate test's mixture tail (the share test's where no volume)
+    p_adjusted: float  # adjusted over the keys tested in this run (Benjamini-Hochberg or Bonferroni)
     fires: bool  # all fire conditions hold
     holds: bool  # still above the (lower) resolve threshold
     reason: str
+    p_share: float = 1.0  # the share test alone (beta-binomial, conditional on the window's total)
+    burst_weight: float = 1.0  # how likely the window's volume is a burst (1: no volume baseline)
+    volume: Volume | None = None
 
     @property
     def share(self) -> float:
@@ -88,7 +101,9 @@ class Thresholds:
     """Every knob of detection and notification (monitor/config.py maps MONITOR_ALERT_* onto it)."""
 
     window: timedelta = timedelta(minutes=60)
-    alpha: float = 0.001  # family-wise, per detection run (Bonferroni over the keys tested)
+    alpha: float = 0.001  # per detection run, over the keys tested (see `correction`)
+    correction: str = "bh"  # "bh" (Benjamini-Hochberg) | "bonferroni"
+    weigh_scopes: bool = False  # True: market, topics and tickers each get a third of alpha (scope_weights)
     min_stories: int = 8  # distinct stories in the window
     min_negative: int = 5  # distinct negative stories in the window
     min_odds_ratio: float = 2.0  # effect size to fire
@@ -102,9 +117,15 @@ class Thresholds:
     min_daily_samples: int = 9
     recent_hours: int = 24  # last fallback: the recent hours before the window
     min_recent_samples: int = 6
-    prior_strength: float = 20.0  # pseudo-stories of the prior share added to a key's baseline
-    max_baseline_stories: float = 400.0  # cap on a baseline's weight: real news shares drift hour to hour
+    prior_strength: float = 20.0  # pseudo-stories of the prior share (the market's) added to a key's baseline
+    pool_strength: float = 200.0  # at most this many pseudo-stories of the key's share over all sample hours
+    max_baseline_stories: float = 420.0  # cap on a baseline's weight: real news shares drift hour to hour
     default_prior_share: float = 0.3  # prior for the market itself when it has no history at all
+    # The rate test (alerts/volume.py): the same window in past weeks (else days) gives the usual volume.
+    min_volume_windows: int = 2  # sample windows needed before the usual volume is trusted
+    volume_strength: float = 100.0  # k: a window's volume wanders about 1/sqrt(k) (10 %) around its level
+    burst_prior: float = 0.05  # prior probability that a window's volume is a burst
+    burst_scale: float = 3.0  # mean volume factor of a burst
 
     @property
     def lookback(self) -> timedelta:
@@ -125,7 +146,7 @@ def binomial_sf(k: int, n: int, p: float) -> float:
         return 0.0
     if p >= 1.0:
         return 1.0
-    return _betainc(float(k), float(n - k + 1), p)
+    return betainc(float(k), float(n - k + 1), p)
 
 
 def beta_binomial_sf(k: int, n: int, a: float, b: float) -> float:
@@ -153,40 +174,6 @@ def beta_binomial_sf(k: int, n: int, a: float, b: float) -> float:
     return max(0.0, 1.0 - math.fsum(pmf(x) for x in range(k)))
 
 
-def _betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta I_x(a, b) (Numerical Recipes 6.4: continued fraction, modified Lentz)."""
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    tiny, eps = 1e-300, 1e-15
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 10_000):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < eps:
-            break
-    return h
-
-
 def odds_ratio(negative: int, total: int, baseline_share: float) -> float:
     """Odds of the window's share over the baseline's (0.5 continuity correction: no infinities)."""
     window_odds = (negative + 0.5) / (total - negative + 0.5)
@@ -194,22 +181,32 @@ def odds_ratio(negative: int, total: int, baseline_share: float) -> float:
     return window_odds / (p / (1 - p))
 
 
-def robust_share(samples: Sequence[Counts]) -> tuple[float, int]:
-    """Pooled negative share of the samples after dropping outlier hours (median/MAD on the shares).
+def robust_share(samples: Sequence[Counts], outlier_p: float = 1e-3) -> tuple[float, int]:
+    """Pooled negative share of the samples after dropping outlier hours: a past surge, so that it cannot
+    raise the bar. Returns (share, samples kept).
 
-    Returns (share, samples kept). Pooling (sum/sum) rather than a median of shares keeps sparse keys
-    sane, where most hourly shares are 0 or 1; the MAD rule drops a past surge so it cannot raise the bar.
+    Pooling (sum/sum) rather than a median of shares keeps sparse keys sane, where most hourly shares are
+    0 or 1. An hour is an outlier when its negatives are improbably many for its own size at the share of
+    the other hours (binomial tail below `outlier_p`), so the rule drops nothing of ordinary noise and,
+    unlike a median/MAD rule on the shares (whose MAD is 0 when most hours of a small key have no
+    negative story), never drops ordinary hours with a negative story or two: that biased sparse keys'
+    baselines low and made their next few negatives look like a surge.
     """
     used = [c for c in samples if c.total > 0]
     if not used:
         return 0.0, 0
-    shares = [c.share for c in used]
-    med = statistics.median(shares)
-    mad = statistics.median(abs(s - med) for s in shares)
-    # 1.4826 * MAD estimates sigma; the 0.1 floor keeps a MAD of 0 from dropping everything. Hours of a
-    # handful of stories are noise, not outliers: they always stay.
-    limit = 3 * 1.4826 * mad + 0.1
-    kept = [c for c in used if c.total < 5 or abs(c.share - med) <= limit] or used
+    neg, tot = sum(c.negative for c in used), sum(c.total for c in used)
+    kept = []
+    for c in used:
+        rest_tot = tot - c.total
+        rest_share = (neg - c.negative + 0.5) / (rest_tot + 1.0)  # the other hours' share (+1/2: none yet)
+        expected = c.total * rest_share
+        # (The tail is computed only for hours well above expectation: most hours are not, and this runs
+        # for every key and sample hour of every detection run.)
+        if (rest_tot == 0 or c.negative <= expected + 2.0 * math.sqrt(expected + 1.0)
+                or binomial_sf(c.negative, c.total, rest_share) >= outlier_p):
+            kept.append(c)
+    kept = kept or used
     return sum(c.negative for c in kept) / sum(c.total for c in kept), len(kept)
 
 
@@ -219,8 +216,24 @@ def baseline_from(
     recent: Sequence[Counts],
     prior_share: float,
     t: Thresholds,
+    broad: Sequence[Counts] = (),
 ) -> Baseline:
-    """The first sample set with enough hours wins: hour of week, then hour of day, then recent hours."""
+    """The first sample set with enough hours wins: hour of week, then hour of day, then recent hours.
+
+    Its share is shrunk toward the key's share over `broad` (every sample hour: the same hour in past
+    weeks and days and the recent hours) by up to `pool_strength` pseudo-stories, and that one toward
+    `prior_share` by `prior_strength`. A share drifts little from hour to hour, unlike volume, and twelve
+    hours of a quiet weekend evening (300 stories) put the market's share 0.07 off in one replayed week
+    out of three: a false alarm when it came out low, a missed surge when high.
+    """
+    broad_used = [c for c in broad if c.total > 0]
+    broad_sum = Counts(sum(c.total for c in broad_used), sum(c.negative for c in broad_used))
+    q0, w0 = _clamp(prior_share), t.prior_strength
+    if broad_used:
+        share_b, kept_b = robust_share(broad_used)
+        n_b = sum(c.total for c in broad_used) * kept_b / len(broad_used)
+        q0 = (share_b * n_b + q0 * w0) / (n_b + w0)
+        w0 += min(t.pool_strength, n_b)
     for how, samples, needed in (
         ("hour_of_week", seasonal, t.min_seasonal_samples),
         ("hour_of_day", daily, t.min_daily_samples),
@@ -229,26 +242,66 @@ def baseline_from(
         with_data = [c for c in samples if c.total > 0]
         if len(with_data) >= needed:
             share, kept = robust_share(with_data)
-            stories = min(t.max_baseline_stories, sum(c.total for c in with_data) * kept / len(with_data))
-            # Shrink toward the prior by `prior_strength` pseudo-stories: a ticker seen 6 times has no
-            # trustworthy share of its own.
-            a = share * stories + prior_share * t.prior_strength
-            b = (1 - share) * stories + (1 - prior_share) * t.prior_strength
+            stories = sum(c.total for c in with_data) * kept / len(with_data)
+            # Shrink toward the pooled prior: a ticker seen 6 times has no trustworthy share of its own.
+            mean = (share * stories + q0 * w0) / (stories + w0)
+            # The weight is capped: real news shares drift hour to hour, however many stories we saw.
+            weight = min(t.max_baseline_stories, stories + w0)
             return Baseline(
-                share=_clamp(a / (a + b)),
-                a=a,
-                b=b,
+                share=_clamp(mean),
+                a=mean * weight,
+                b=(1 - mean) * weight,
                 negative_per_hour=statistics.median(c.negative for c in samples) if samples else 0.0,
                 total_per_hour=statistics.median(c.total for c in samples) if samples else 0.0,
                 samples=kept,
                 how=how,
+                broad=broad_sum,
             )
-    p = _clamp(prior_share)
-    return Baseline(p, p * t.prior_strength, (1 - p) * t.prior_strength, 0.0, 0.0, 0, "prior")
+    p = _clamp(q0)
+    return Baseline(p, p * w0, (1 - p) * w0, 0.0, 0.0, 0, "prior", broad_sum)
 
 
 def _clamp(p: float) -> float:
     return min(max(p, 0.01), 0.99)
+
+
+Evidence = tuple[float, float, RateTest | None]  # (p-value, share-test p-value, rate test), uncorrected
+
+
+def evidence(window: Counts, baseline: Baseline, volume: Volume | None, t: Thresholds,
+             burst_prior: float | None = None) -> Evidence:
+    """How surprising one key's window is. `burst_prior` overrides t.burst_prior: detect() passes the
+    market's own burst probability, because a key of a few stories an hour cannot tell a market-wide burst
+    from its usual volume by itself, and a burst of the whole market is one of every key too."""
+    p_share = beta_binomial_sf(window.negative, window.total, baseline.a, baseline.b)
+    if volume is None:
+        return p_share, p_share, None
+    prior = t.burst_prior if burst_prior is None else max(t.burst_prior, min(burst_prior, 0.999))
+    rate = rate_test(window.negative, window.total - window.negative, volume, baseline.a, baseline.b,
+                     volume_strength=t.volume_strength, burst_prior=prior, burst_scale=t.burst_scale)
+    return rate.p_value(p_share), p_share, rate
+
+
+def adjust(p_values: Sequence[float], method: str = "bh", weights: Sequence[float] | None = None) -> list[float]:
+    """Multiple-testing adjusted p-values, in the input order. Benjamini-Hochberg's step-up
+    (p_(i) * m / i, made monotone from the top) controls the false discovery rate, and the family-wise rate
+    when nothing surges at all, which is what a false alert per week measures; Bonferroni is p * m.
+    `weights` (mean 1) make it the weighted procedure: each p is divided by its weight first."""
+    m = len(p_values)
+    if weights is not None:
+        p_values = [p / w for p, w in zip(p_values, weights, strict=True)]
+    if method == "bonferroni":
+        return [min(1.0, p * m) for p in p_values]
+    if method != "bh":
+        raise ValueError(f"unknown correction {method!r}: bh or bonferroni")
+    order = sorted(range(m), key=lambda i: p_values[i])
+    out = [1.0] * m
+    running = 1.0
+    for rank in range(m, 0, -1):
+        i = order[rank - 1]
+        running = min(running, p_values[i] * m / rank)
+        out[i] = min(1.0, running)
+    return out
 
 
 def judge(
@@ -258,12 +311,14 @@ def judge(
     window_end: datetime,
     window: Counts,
     baseline: Baseline,
-    tests: int,
+    p: Evidence,
+    p_adj: float,
     t: Thresholds,
+    volume: Volume | None = None,
 ) -> Surge:
-    """Apply every fire condition and the resolve threshold to one key's window."""
-    p = beta_binomial_sf(window.negative, window.total, baseline.a, baseline.b)
-    p_adj = min(1.0, p * max(1, tests))
+    """Apply every fire condition and the resolve threshold to one key's window. `p` is evidence()'s answer
+    and `p_adj` its adjusted p-value among the keys tested in this run."""
+    p_value, p_share, rate = p
     ratio = odds_ratio(window.negative, window.total, baseline.share)
     reasons = []
     if window.total < t.min_stories:
@@ -277,19 +332,31 @@ def judge(
     if baseline.how == "prior" and scope == "market":
         reasons.append("no history yet")
     fires = not reasons
-    holds = ratio >= t.resolve_odds_ratio and p < t.resolve_p_value
+    holds = ratio >= t.resolve_odds_ratio and p_value < t.resolve_p_value
     return Surge(
         scope=scope, key=key, window_start=window_start, window_end=window_end,
         negative=window.negative, total=window.total, baseline=baseline,
-        odds_ratio=ratio, p_value=p, p_adjusted=p_adj, fires=fires, holds=holds,
-        reason="surge" if fires else "; ".join(reasons),
+        odds_ratio=ratio, p_value=p_value, p_adjusted=p_adj, fires=fires, holds=holds,
+        reason="surge" if fires else "; ".join(reasons), p_share=p_share,
+        burst_weight=rate.burst_weight if rate else 1.0, volume=volume,
     )
 
 
 def testable(window: Counts, t: Thresholds) -> bool:
     """Keys below the story minimum cannot fire, so they do not count toward the multiple-testing
-    correction (selecting on volume is independent of the share under the null, so this stays valid)."""
-    return window.total >= t.min_stories and window.negative >= t.min_negative
+    correction. The family is chosen on the window's volume only: choosing it on the negative count too
+    (as the fire rule does) shrinks the family exactly when a quiet key's fluke pushes it over the line,
+    and cried wolf about small topics at dawn."""
+    return window.total >= t.min_stories
+
+
+def scope_weights(scopes: Sequence[str]) -> list[float]:
+    """Weights (mean 1) for a weighted multiple-testing correction: each scope present gets an equal part
+    of the false-alert budget, shared among its keys. The one market key is then not outvoted by twenty
+    topics and dozens of tickers, and a burst of ticker keys does not dilute the topics."""
+    present = sorted(set(scopes))
+    sizes = {s: sum(1 for x in scopes if x == s) for s in present}
+    return [len(scopes) / (len(present) * sizes[s]) for s in scopes]
 
 
 # --------------------------------------------------------------------------- stories

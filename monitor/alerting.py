@@ -32,6 +32,11 @@ def thresholds(settings: Settings) -> Thresholds:
         resolve_p_value=settings.alert_resolve_p_value,
         repeat_interval=timedelta(minutes=settings.alert_repeat_interval_minutes),
         seasonal_weeks=settings.alert_seasonal_weeks,
+        correction=settings.alert_correction,
+        weigh_scopes=settings.alert_weigh_scopes,
+        pool_strength=settings.alert_pool_strength,
+        volume_strength=settings.alert_volume_strength,
+        burst_prior=settings.alert_burst_prior,
     )
 
 

@@ -59,7 +59,9 @@ class Settings(BaseSettings):
     detect_interval_seconds: int = Field(60, ge=1)
     # Surge detection thresholds (alerts.surge.Thresholds; README "Alerts" explains each).
     alert_window_minutes: int = Field(60, ge=5, le=24 * 60)  # the sliding window a surge is judged over
-    alert_alpha: float = Field(0.001, gt=0, lt=1)  # family-wise per run, Bonferroni over the keys tested
+    alert_alpha: float = Field(0.001, gt=0, lt=1)  # per run, over the keys tested (alert_correction)
+    alert_correction: Literal["bh", "bonferroni"] = "bh"  # Benjamini-Hochberg or Bonferroni over the keys
+    alert_weigh_scopes: bool = False  # market, topics and tickers each get a third of alert_alpha
     alert_min_stories: int = Field(8, ge=1)  # distinct stories in the window
     alert_min_negative: int = Field(5, ge=1)  # distinct negative stories in the window
     alert_min_odds_ratio: float = Field(2.0, ge=1)  # effect size to fire
@@ -67,6 +69,9 @@ class Settings(BaseSettings):
     alert_resolve_p_value: float = Field(0.05, gt=0, le=1)  # ... or above this uncorrected p-value
     alert_repeat_interval_minutes: int = Field(240, ge=1)  # re-notify a still-open alert this often
     alert_seasonal_weeks: int = Field(4, ge=1, le=52)  # hour-of-week baseline: how many past weeks
+    alert_pool_strength: float = Field(200.0, ge=0)  # stories of a key's all-hours share in its hourly baseline
+    alert_volume_strength: float = Field(100.0, gt=0)  # k: volume wanders 1/sqrt(k) around its seasonal level
+    alert_burst_prior: float = Field(0.05, gt=0, lt=1)  # prior probability that a window's volume is a burst
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=0, le=65535)
     log_level: str = "INFO"

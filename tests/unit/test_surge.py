@@ -13,14 +13,21 @@ from alerts.history import History, Story
 from alerts.surge import (
     Counts,
     Thresholds,
+    adjust,
     baseline_from,
     beta_binomial_sf,
     binomial_sf,
+    evidence,
     judge,
     normalise_headline,
     odds_ratio,
     robust_share,
+    scope_weights,
 )
+from alerts.surge import (
+    testable as in_family,
+)
+from alerts.volume import Volume, nb_sf, rate_test
 
 T = Thresholds()
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a Monday
@@ -126,9 +133,79 @@ BASE = baseline_from([Counts(100, 25)] * 12, [], [], 0.25, T)
     ],
 )
 def test_judge(window: Counts, tests: int, fires: bool, holds: bool, why: str) -> None:
-    s = judge("topic", "Earnings", NOW - T.window, NOW, window, BASE, tests, T)
+    p = evidence(window, BASE, None, T)  # no volume baseline: the share test alone
+    s = judge("topic", "Earnings", NOW - T.window, NOW, window, BASE, p, min(1.0, p[0] * tests), T)
     assert (s.fires, s.holds) == (fires, holds)
     assert why in s.reason
+
+
+def exact_nb_sf(k: int, size: int, mean: float) -> float:
+    q = Fraction(mean) / (size + Fraction(mean))  # failure probability per trial
+    return float(1 - sum(comb(x + size - 1, x) * (1 - q) ** size * q**x for x in range(k)))
+
+
+@pytest.mark.parametrize(("k", "size", "mean"), [(0, 5, 2.0), (1, 3, 0.5), (5, 10, 2.0), (20, 40, 8.0),
+                                                 (9, 1, 3.0), (60, 200, 30.0)])
+def test_negative_binomial_tail_matches_exact_sum(k: int, size: int, mean: float) -> None:
+    assert nb_sf(k, size, mean) == pytest.approx(exact_nb_sf(k, size, mean), rel=1e-9, abs=1e-15)
+
+
+USUAL = Volume(expected=20.0, observed=800.0, windows=4, how="week")  # 20 non-negative stories an hour
+
+
+A, B = 126.0, 294.0  # a baseline share of 0.3 on 420 stories
+
+
+def rate(negative: int, other: int, volume: Volume = USUAL) -> tuple[float, float]:
+    r = rate_test(negative, other, volume, A, B, volume_strength=T.volume_strength,
+                  burst_prior=T.burst_prior, burst_scale=T.burst_scale)
+    p_share = beta_binomial_sf(negative, negative + other, A, B)
+    return r.p_value(p_share), r.burst_weight
+
+
+@pytest.mark.parametrize(
+    ("negative", "other", "low", "high", "burst"),
+    [
+        (9, 20, 0.2, 0.8, False),  # the usual hour: 30 % of 29
+        (26, 20, 0.0, 1e-4, False),  # 3x the negatives, the rest as usual (the share alone: 1e-3)
+        (27, 62, 0.2, 0.8, True),  # a burst of 3x volume with the usual mix
+        (80, 190, 0.1, 0.9, True),  # ten times the volume
+        (3, 8, 0.2, 1.0, False),  # a quiet hour
+    ],
+)
+def test_rate_test(negative: int, other: int, low: float, high: float, burst: bool) -> None:
+    p, weight = rate(negative, other)
+    assert low <= p <= high
+    assert (weight > 0.5) is burst
+
+
+def test_the_rate_test_is_far_stronger_than_the_share_test_at_usual_volume() -> None:
+    p, _ = rate(22, 21)
+    assert p < beta_binomial_sf(22, 43, A, B) / 10
+
+
+@pytest.mark.parametrize(
+    ("p", "method", "expected"),
+    [
+        ([0.01, 0.04, 0.03, 0.5], "bh", [0.04, 0.16 / 3, 0.16 / 3, 0.5]),
+        ([0.01, 0.04, 0.03, 0.5], "bonferroni", [0.04, 0.16, 0.12, 1.0]),
+        ([0.001], "bh", [0.001]),
+        ([], "bh", []),
+    ],
+)
+def test_adjust(p: list[float], method: str, expected: list[float]) -> None:
+    assert adjust(p, method) == pytest.approx(expected)
+
+
+def test_adjust_with_weights_and_scope_weights() -> None:
+    w = scope_weights(["market", "topic", "topic", "ticker", "ticker", "ticker"])
+    assert sum(w) / len(w) == pytest.approx(1.0)
+    assert w[0] == pytest.approx(2.0) and w[1] == pytest.approx(1.0) and w[3] == pytest.approx(2 / 3)
+    assert adjust([0.001, 0.5], "bonferroni", [2.0, 1.0]) == pytest.approx([0.001, 1.0])
+
+
+def test_the_family_is_chosen_on_volume_not_on_negatives() -> None:
+    assert in_family(Counts(T.min_stories, 0), T) and not in_family(Counts(T.min_stories - 1, 7), T)
 
 
 @pytest.mark.parametrize(
