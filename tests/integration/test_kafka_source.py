@@ -6,6 +6,7 @@ Every test uses its own topic and group on the session broker; every wait is bou
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -155,36 +156,44 @@ def test_uncommitted_messages_are_redelivered(
     assert {m.value for m in again} < sent
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="flaky on 2026-11-25: sometimes no disjoint split within 40 s with two raw KafkaSources on Tansu; "
-    "the same guarantee is covered by tests/integration/test_daemon.py::test_two_daemons_split_the_partitions",
-)
 def test_two_consumers_split_the_partitions(
     kafka_broker: EmbeddedBroker, topic: str, sources: Callable[[str, str], KafkaSource]
 ) -> None:
     sent = _produce(kafka_broker.bootstrap_servers, topic, 60)
     group = unique_name("group")
-    a, b = sources(topic, group), sources(topic, group)
-    received: list[RawMessage] = []
+    members = [sources(topic, group), sources(topic, group)]
+    received: list[bytes] = []
+    assigned: list[set[tuple[str, int]]] = [set(), set()]
+    stop = threading.Event()
+    lock = threading.Lock()
 
-    def split() -> bool:
-        # Both members must keep polling: a join completes only when every member re-joins.
-        received.extend(a.poll(max_records=100, timeout_ms=200))
-        received.extend(b.poll(max_records=100, timeout_ms=200))
-        pa, pb = set(a.assignment()), set(b.assignment())
-        return bool(pa) and bool(pb) and not (pa & pb) and len(pa | pb) == PARTITIONS
+    # One thread per member, as in production (one process each). Polling both from one thread cannot
+    # work: a member's poll blocks in JoinGroup until every member re-joins, and the other member can only
+    # re-join from that same, blocked thread, so the group ping-pongs until the rebalance timeout.
+    def consume(index: int) -> None:
+        source = members[index]
+        while not stop.is_set():
+            batch = source.poll(max_records=100, timeout_ms=200)
+            with lock:
+                received.extend(m.value for m in batch)
+                assigned[index] = set(source.assignment())
 
-    _until(split, WAIT_S, "both members to hold disjoint partitions")
-    assert set(a.assignment()) | set(b.assignment()) == {(topic, p) for p in range(PARTITIONS)}
+    threads = [threading.Thread(target=consume, args=(i,), daemon=True) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        def split_and_complete() -> bool:
+            with lock:
+                a, b = assigned
+                return bool(a) and bool(b) and not (a & b) and len(a | b) == PARTITIONS and set(received) >= sent
 
-    # Between them they see every message (a message consumed before the rebalance may come again).
-    def complete() -> bool:
-        received.extend(a.poll(max_records=100, timeout_ms=200))
-        received.extend(b.poll(max_records=100, timeout_ms=200))
-        return {m.value for m in received} >= sent
-
-    _until(complete, WAIT_S, "all messages across both members")
+        _until(split_and_complete, WAIT_S, "both members holding disjoint partitions and every message seen")
+        with lock:
+            assert assigned[0] | assigned[1] == {(topic, p) for p in range(PARTITIONS)}
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
 
 
 def test_pause_all_stops_fetching_until_resume(
