@@ -25,7 +25,7 @@ from alerts.surge import (
     scope_weights,
     testable,
 )
-from alerts.volume import Volume
+from alerts.volume import RateTest, Volume
 
 
 def baseline_hours(now: datetime, t: Thresholds) -> tuple[list[datetime], list[datetime], list[datetime]]:
@@ -124,14 +124,14 @@ def detect(history: History, now: datetime, t: Thresholds, also: Iterable[Key] =
     usual = market_volume(history, now, t)
     market_baseline = key_baseline(history, market, now, t.default_prior_share, t)
     judged = []
-    market_burst: float | None = None
+    market_rate: RateTest | None = None
     for key in keys:
         baseline = market_baseline if key == market else key_baseline(history, key, now, market_baseline.share, t)
         window = windows.get(key, Counts(0, 0))
         volume = None if usual is None else key_volume(usual, market_baseline.broad, baseline)
-        p = evidence(window, baseline, volume, t, market_burst)
-        if key == market and p[2] is not None:
-            market_burst = p[2].burst_weight
+        p = evidence(window, baseline, volume, t, market_rate)
+        if key == market:
+            market_rate = p[2]
         judged.append((key, window, baseline, volume, p))
     # Only keys that could fire count toward the correction (selecting on volume, not on the share).
     tested = [i for i, (_, window, *_rest) in enumerate(judged) if testable(window, t)]

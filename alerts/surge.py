@@ -269,16 +269,18 @@ Evidence = tuple[float, float, RateTest | None]  # (p-value, share-test p-value,
 
 
 def evidence(window: Counts, baseline: Baseline, volume: Volume | None, t: Thresholds,
-             burst_prior: float | None = None) -> Evidence:
-    """How surprising one key's window is. `burst_prior` overrides t.burst_prior: detect() passes the
-    market's own burst probability, because a key of a few stories an hour cannot tell a market-wide burst
-    from its usual volume by itself, and a burst of the whole market is one of every key too."""
+             market: RateTest | None = None) -> Evidence:
+    """How surprising one key's window is. `market` is the market's own rate test, for every other key:
+    its volume factor is the key's expected level, and its burst probability the least of the key's (a key
+    of a few stories an hour cannot tell a market-wide burst from its usual volume by itself)."""
+    burst_prior = market.burst_weight if market else None
     p_share = beta_binomial_sf(window.negative, window.total, baseline.a, baseline.b)
     if volume is None:
         return p_share, p_share, None
     prior = t.burst_prior if burst_prior is None else max(t.burst_prior, min(burst_prior, 0.999))
     rate = rate_test(window.negative, window.total - window.negative, volume, baseline.a, baseline.b,
-                     volume_strength=t.volume_strength, burst_prior=prior, burst_scale=t.burst_scale)
+                     volume_strength=t.volume_strength, burst_prior=prior, burst_scale=t.burst_scale,
+                     level=market.level if market else 1.0, level_var=market.level_var if market else 0.0)
     return rate.p_value(p_share), p_share, rate
 
 

@@ -61,6 +61,8 @@ class RateTest:
     p_usual: float  # tail of X given Y under usual volume
     burst_weight: float  # posterior probability of the burst component given Y
     expected_negative: float  # predicted X under usual volume
+    level: float = 1.0  # posterior mean of the volume factor v (the mixture's)
+    level_var: float = 0.0  # and its relative variance: what the market's test tells every other key
 
     def p_value(self, p_share: float) -> float:
         """The mixture tail: a burst leaves only the share test's evidence."""
@@ -69,13 +71,18 @@ class RateTest:
 
 def rate_test(
     negative: int, other: int, volume: Volume, a: float, b: float, *,
-    volume_strength: float, burst_prior: float, burst_scale: float,
+    volume_strength: float, burst_prior: float, burst_scale: float, level: float = 1.0, level_var: float = 0.0,
 ) -> RateTest:
-    """`a`, `b`: the baseline share's Beta pseudo-counts (negative, other), so r = a / b +- its uncertainty."""
-    e = max(volume.expected, 0.5 / max(volume.windows, 1))  # a key never seen: half a story over the samples
-    # The prior on this window's non-negative rate: seasonal level E, uncertain by the volume's own
-    # wandering (1/k) and by how few stories E rests on (1/(count + 1/2), a Poisson mean's relative variance).
-    shape = 1.0 / (1.0 / volume_strength + 1.0 / (volume.observed + 0.5))
+    """`a`, `b`: the baseline share's Beta pseudo-counts (negative, other), so r = a / b +- its uncertainty.
+    `level` (relative variance `level_var`) is where the volume is expected to be relative to its seasonal
+    level: 1 for the market itself; for any other key the market's own posterior volume factor, because a
+    key's volume follows the market's (it is the market's, split), and the market's thousand stories measure
+    the factor far better than the key's twenty. A market-wide burst then raises every key's expectation."""
+    e = max(volume.expected, 0.5 / max(volume.windows, 1)) * level  # a key never seen: half a story
+    # The prior on this window's non-negative rate: the expected level, uncertain by the volume's own
+    # wandering (1/k), by how few stories E rests on (1/(count + 1/2), a Poisson mean's relative variance)
+    # and by the level's own uncertainty.
+    shape = 1.0 / (1.0 / volume_strength + 1.0 / (volume.observed + 0.5) + level_var)
     # Posterior of the rate given Y (Gamma-Poisson), then the predictive of X: the odds r = a/b carry their
     # own relative variance 1/a + 1/b, added to the shape's (a product of independent Gammas, to first order).
     post_shape = shape + other
@@ -88,4 +95,11 @@ def rate_test(
     log_burst = nb_logpmf(other, 1.0, burst_scale * e)
     odds = burst_prior / (1.0 - burst_prior) * math.exp(max(-700.0, min(700.0, log_burst - log_usual)))
     weight = odds / (1.0 + odds)
-    return RateTest(p_usual, weight, mean_x)
+    # The volume factor's posterior (relative to the seasonal level), mixed over the two components.
+    base = e / level
+    m_u, v_u = post_shape / post_rate / base, 1.0 / post_shape
+    b_shape, b_rate = 1.0 + other, 1.0 / (burst_scale * e) + 1.0
+    m_b, v_b = b_shape / b_rate / base, 1.0 / b_shape
+    mean = (1 - weight) * m_u + weight * m_b
+    second = (1 - weight) * m_u**2 * (1 + v_u) + weight * m_b**2 * (1 + v_b)
+    return RateTest(p_usual, weight, mean_x, mean, max(0.0, second / mean**2 - 1.0))

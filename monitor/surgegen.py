@@ -236,6 +236,16 @@ class Score:
         return [s for s, delay in self.detected.items() if delay is None]
 
 
+def realized_negatives(stories: Iterable[Story], surge: Injected) -> int:
+    """Distinct negative stories about the surge's key that its hour actually holds (reporting: a surge is
+    a Poisson rate, and now and then its hour draws far fewer stories than the rate promises, e.g. 2 where
+    10 were due, which no detector with a minimum story count can see)."""
+    def about(s: Story) -> bool:
+        return {"ticker": surge.key in s.tickers, "topic": s.topic == surge.key}.get(surge.scope, True)
+
+    return sum(1 for s in stories if s.negative and surge.start <= s.published_at < surge.end and about(s))
+
+
 def score(events: Iterable[Any], injected: Sequence[Injected], window: timedelta, windows: int = 2) -> Score:
     """`events`: alerts.backtest.Event. A surge counts as detected when its own key fires within `windows`
     detection windows of its start; a fire is false when no injected surge was running (or had just ended,

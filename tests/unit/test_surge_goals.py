@@ -1,47 +1,54 @@
-"""The issue's detection goals on generated seasonal news (monitor/surgegen.py), replayed in memory through
-the same detection and policy as the live job. Small here (seconds); bench/alerts.py runs more weeks."""
+"""The issue's detection goals on generated seasonal weeks (monitor/surgegen.py), replayed in memory through
+the same detection and policy as the live job: bench/alerts.py's week (four weeks of history, then a week
+with five 3x surges and two 3x volume bursts), one seed per test, a detection run every 10 minutes.
+
+What is asserted, and why not more: bursts never alert and a week has at most one false alert; every
+surge is found within two windows on seeds 3 and 9 (9 was not among the seeds the statistics were tuned
+on). On seed 5 the topic surge at the US open is missed: 27 negatives are due in its hour where 9 are
+usual, among some 37 keys tested at once, which is at the information limit (a test that knew the true
+rates exactly would find it about three times in four at alpha 0.001; README, "Surge alerts"), so there
+the other four must be found. These seeds guard against regressions; bench/alerts.py measures all seeds.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+
+import pytest
 
 from alerts.backtest import replay
 from alerts.history import History
 from alerts.surge import Thresholds
-from monitor.surgegen import Injected, generate_weeks, score
+from bench.alerts import HISTORY_WEEKS, START, week_events
+from monitor.surgegen import Injected, Score, generate_weeks, score
 
 T = Thresholds()
-START = datetime(2026, 2, 2, tzinfo=UTC)  # a Monday; three weeks of history, then a week judged
-WEEK3 = START + timedelta(weeks=3)
+JUDGED = START + timedelta(weeks=HISTORY_WEEKS)
 STEP = timedelta(minutes=10)
+INJECTED = week_events(JUDGED)
+OPEN_TOPIC = next(e for e in INJECTED if e.scope == "topic" and e.start.hour == 13)
+EVERY_SURGE = {3, 9}  # seeds on which all five surges must be found
 
 
-def at(day: int, hour: int, minute: int = 0) -> datetime:
-    return WEEK3 + timedelta(days=day, hours=hour, minutes=minute)
+def backtest(seed: int, injected: list[Injected]) -> tuple[Score, list[Injected]]:
+    g = generate_weeks(START, HISTORY_WEEKS + 1, seed=seed, busy_per_hour=300, injected=injected)
+    events = list(replay(History.of(g.stories()), JUDGED, JUDGED + timedelta(weeks=1), T, STEP))
+    bursts = [b for b in injected if b.scope == "burst"
+              and any(e.event == "fire" and b.start <= e.at <= b.end + T.window for e in events)]
+    return score(events, injected, T.window), bursts
 
 
-INJECTED = [
-    Injected("ticker", "CTSB", at(0, 3)),  # Monday night: quiet
-    Injected("topic", "Earnings", at(1, 13, 30)),  # Tuesday, the US open: the busiest hour
-    Injected("market", "market", at(2, 2)),
-    Injected("ticker", "TREY", at(3, 16)),
-    Injected("topic", "Dividend", at(5, 10)),  # Saturday
-    Injected("burst", "market", at(4, 13, 30)),  # Friday open, triple volume, usual mix
-    Injected("burst", "market", at(4, 3)),  # Friday night, triple volume, usual mix
-]
-
-
-def test_goals_on_one_generated_week() -> None:
-    """Bursts (3x volume, usual mix) never alert and normal traffic makes at most one false alert a week.
-    Detection of 3x surges within 2 windows is NOT yet reliable at these volumes (bench/alerts.py measures
-    it across seeds: about 70%); this guards against getting worse: at least 2 of the 5 here, none late."""
-    g = generate_weeks(START, 4, seed=3, busy_per_hour=300, injected=INJECTED)
-    history = History.of(g.stories())
-    events = list(replay(history, WEEK3, WEEK3 + timedelta(weeks=1), T, STEP))
-    s = score(events, INJECTED, T.window)
-    found = [d for d in s.detected.values() if d is not None]
-    assert len(found) >= 2, s.detected
-    assert all(d <= 2 * T.window for d in found)
+@pytest.mark.parametrize("seed", [3, 5, 9])
+def test_goals_on_a_generated_week(seed: int) -> None:
+    s, bursts = backtest(seed, INJECTED)
+    assert bursts == [], "a burst of volume with the usual mix alerted"
     assert len(s.false_alerts) <= 1, s.false_alerts
-    burst_fires = [e for e in events if e.event == "fire" and at(4, 2) <= e.at <= at(4, 16)]
-    assert burst_fires == []
+    found = {surge: delay for surge, delay in s.detected.items() if delay is not None}
+    assert all(delay <= 2 * T.window for delay in found.values())
+    must = set(s.detected) if seed in EVERY_SURGE else set(s.detected) - {OPEN_TOPIC}
+    assert must <= set(found), f"missed {[f'{m.scope}/{m.key}' for m in must - set(found)]}"
+
+
+def test_normal_weeks_make_at_most_one_false_alert() -> None:
+    s, _ = backtest(2, [])
+    assert len(s.false_alerts) <= 1, s.false_alerts
