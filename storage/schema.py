@@ -134,8 +134,9 @@ class ClassificationRow(Base):
             "sentiment IN ('negative', 'neutral', 'positive')", name="ck_classifications_sentiment"
         ),
         Index("ix_classifications_model_topic_sentiment", "model_version", "topic", "sentiment"),
-        # Serves "newest classification of this article" in article_sentiment (a backward index scan).
-        Index("ix_classifications_current", "article_id", "classified_at", "id"),
+        # article_sentiment finds an article's rows through uq_classifications_article_model (article_id
+        # first) and sorts its one or two rows by preference; 0004 dropped the (article_id, classified_at,
+        # id) index that served the older "newest only" view, one index less to update per stored article.
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
