@@ -26,51 +26,21 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from consumers.broker import EmbeddedBroker
-from consumers.source import KafkaSink, KafkaSource, ensure_topic
-from monitor.newsgen import INVALID_SAMPLES, generate
+from consumers.source import ensure_topic
+from monitor.newsgen import INVALID_SAMPLES
+from tests.e2e import stream
 from tests.e2e.support import FAST_GROUP_JSON, Daemon, monitor_env, wait_for
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.e2e
-PARTITIONS = 3
 
 
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for d in started:  # a failed test must not leave a daemon running
-        d.kill()
 
 
-def _messages(tag: str, n: int) -> list[tuple[bytes, bytes | None]]:
-    """(value, key): n articles with unique ids (keys spread them over the partitions) and a few invalid ones."""
-    out: list[tuple[bytes, bytes | None]] = [
-        (json.dumps({**m, "id": f"{tag}-{i}"}).encode(), f"{tag}-{i}".encode())
-        for i, m in enumerate(generate(n, seed=7))
-    ]
-    for i, bad in enumerate(INVALID_SAMPLES):
-        out.insert(1 + i * (n // len(INVALID_SAMPLES)), (bad, None))
-    return out
 
 
-def _produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
-    with KafkaSink(bootstrap, topic) as sink:
-        for value, key in messages:
-            sink.send(value, key=key)
-        sink.flush()
 
 
-def _stored_offsets(engine: Engine, topic: str) -> dict[int, list[int]]:
-    """Per partition, the offsets stored for topic (articles and dead letters), sorted, repeats kept."""
-    out: dict[int, list[int]] = {p: [] for p in range(PARTITIONS)}
-    with engine.connect() as c:
-        rows = c.execute(text(
-            "select kafka_partition, kafka_offset from articles where kafka_topic = :t "
-            "union all select kafka_partition, kafka_offset from dead_letters where kafka_topic = :t"), {"t": topic})
-        for partition, offset in rows:
-            out[partition].append(offset)
-    return {p: sorted(v) for p, v in out.items()}
 
 
 def _stored_total(engine: Engine, topic: str) -> int:
@@ -86,16 +56,13 @@ def _wait_stored(engine: Engine, topic: str, n: int, d: Daemon, timeout: float) 
     assert d.proc.poll() is None, f"the daemon exited ({d.proc.returncode}):\n{d.stderr()[-3000:]}"
 
 
-def _committed(bootstrap: str, topic: str, group: str) -> dict[int, int]:
-    with KafkaSource(bootstrap, topic, group, json.loads(FAST_GROUP_JSON)) as probe:
-        return {p: probe.committed(topic, p) or 0 for p in range(PARTITIONS)}
 
 
 def _commits_within_storage(committed: dict[int, int], stored: dict[int, list[int]]) -> int:
     """Assert no committed offset is ahead of storage; return how many stored messages are past the commit
     (a restart re-delivers them and the idempotent upsert absorbs them)."""
     ahead_of_commit = 0
-    for p in range(PARTITIONS):
+    for p in range(stream.PARTITIONS):
         offsets = stored[p]
         assert committed[p] <= (offsets[-1] + 1 if offsets else 0), (p, committed[p], offsets[-5:])
         assert set(range(committed[p])) <= set(offsets), (p, committed[p])  # every message below it is stored
@@ -104,8 +71,8 @@ def _commits_within_storage(committed: dict[int, int], stored: dict[int, list[in
 
 
 def _assert_exactly_once(engine: Engine, topic: str, total: int, valid: int) -> None:
-    stored = _stored_offsets(engine, topic)
-    for p in range(PARTITIONS):  # each (partition, offset) stored once, none missing
+    stored = stream.stored_offsets(engine, topic)
+    for p in range(stream.PARTITIONS):  # each (partition, offset) stored once, none missing
         assert stored[p] == list(range(len(stored[p]))), p
     assert sum(len(v) for v in stored.values()) == total
     with engine.connect() as c:
@@ -135,10 +102,10 @@ def test_kill_9_three_times_loses_and_duplicates_nothing(
 ) -> None:
     bootstrap = kafka_broker.bootstrap_servers
     topic = f"fault-kill-{uuid.uuid4().hex[:8]}"
-    ensure_topic(bootstrap, topic, partitions=PARTITIONS)
-    messages = _messages(topic, 20_000)
+    ensure_topic(bootstrap, topic, partitions=stream.PARTITIONS)
+    messages = stream.messages(topic, 20_000)
     total, valid = len(messages), len(messages) - len(INVALID_SAMPLES)
-    _produce(bootstrap, topic, messages)
+    stream.produce(bootstrap, topic, messages)
     env = _env(bootstrap, pg_url, topic, tiny_checkpoint)
     rng = random.Random(5)
 
@@ -150,15 +117,15 @@ def test_kill_9_three_times_loses_and_duplicates_nothing(
         time.sleep(rng.uniform(0, 0.3))  # land anywhere in a batch: decoding, the model, the write, the commit
         d.kill()  # SIGKILL: no clean-up of any kind
         assert d.proc.returncode == -signal.SIGKILL
-        redelivered += _commits_within_storage(_committed(bootstrap, topic, f"group-{topic}"),
-                                               _stored_offsets(pg_engine, topic))
+        redelivered += _commits_within_storage(stream.committed(bootstrap, topic, f"group-{topic}"),
+                                               stream.stored_offsets(pg_engine, topic))
 
     last = Daemon(env, tmp_path / "last.log")
     daemons.append(last)
     _wait_stored(pg_engine, topic, total, last, 90)
     last.stop(signal.SIGTERM)
     _assert_exactly_once(pg_engine, topic, total, valid)
-    committed = _committed(bootstrap, topic, f"group-{topic}")
+    committed = stream.committed(bootstrap, topic, f"group-{topic}")
     assert sum(committed.values()) == total  # everything committed in the end
     print(f"\nkill -9 x3: {total} messages, lost 0, duplicated 0, re-delivered after the kills {redelivered}")
 
@@ -194,10 +161,10 @@ def test_postgres_unreachable_for_30s_pauses_and_resumes(
 ) -> None:
     bootstrap = kafka_broker.bootstrap_servers
     topic = f"fault-pg-{uuid.uuid4().hex[:8]}"
-    ensure_topic(bootstrap, topic, partitions=PARTITIONS)
-    messages = _messages(topic, 3_000)
+    ensure_topic(bootstrap, topic, partitions=stream.PARTITIONS)
+    messages = stream.messages(topic, 3_000)
     total, valid = len(messages), len(messages) - len(INVALID_SAMPLES)
-    _produce(bootstrap, topic, messages)
+    stream.produce(bootstrap, topic, messages)
     target = make_url(pg_url)
     with TcpProxy(target.host or "127.0.0.1", target.port or 5432) as proxy:
         proxied_url = target.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
@@ -289,10 +256,10 @@ def test_broker_unreachable_at_start_and_mid_run_recovers(
 ) -> None:
     bootstrap = proxied_broker.bootstrap_servers
     topic = f"fault-broker-{uuid.uuid4().hex[:8]}"
-    ensure_topic(bootstrap, topic, partitions=PARTITIONS)
-    messages = _messages(topic, 3_000)
+    ensure_topic(bootstrap, topic, partitions=stream.PARTITIONS)
+    messages = stream.messages(topic, 3_000)
     total, valid = len(messages), len(messages) - len(INVALID_SAMPLES)
-    _produce(bootstrap, topic, messages)
+    stream.produce(bootstrap, topic, messages)
 
     proxied_broker.proxy.cut()  # unreachable at start
     d = Daemon(_env(bootstrap, pg_url, topic, tiny_checkpoint, batch_max_size="50"), tmp_path / "run.log")
@@ -328,7 +295,7 @@ def test_broker_unreachable_at_start_and_mid_run_recovers(
     assert len(_lines(log, r"monitor\.daemon: kafka broker reachable again")) == 2, log[-3000:]
     assert len(outage_lines) <= 5, "\n".join(outage_lines)
     _assert_exactly_once(pg_engine, topic, total, valid)
-    committed = _committed(bootstrap, topic, f"group-{topic}")
+    committed = stream.committed(bootstrap, topic, f"group-{topic}")
     assert sum(committed.values()) == total
     print(f"\nbroker cut at start and {BROKER_OUTAGE_S}s mid-run: {total} messages, lost 0, duplicated 0, "
           f"{len(outage_lines)} log lines during the outage, all stored {finished_s:.1f}s after it ended")

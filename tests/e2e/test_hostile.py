@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -115,14 +114,6 @@ def _counts(engine: Engine, topic: str) -> tuple[int, int]:
         row = c.execute(text("select (select count(*) from articles where kafka_topic = :t), "
                              "(select count(*) from dead_letters where kafka_topic = :t)"), {"t": topic}).one()
     return int(row[0]), int(row[1])
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for d in started:
-        d.kill()
 
 
 def test_hostile_corpus_mixed_into_good_news(

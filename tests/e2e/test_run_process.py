@@ -6,60 +6,29 @@ must do: pick up at the committed offsets, so that every message ends up stored 
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import socket
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
-from consumers.source import KafkaSink, KafkaSource, ensure_topic
-from monitor.newsgen import INVALID_SAMPLES, generate
+from consumers.source import ensure_topic
+from monitor.newsgen import INVALID_SAMPLES
+from tests.e2e import stream
 from tests.e2e.support import FAST_GROUP_JSON, Daemon, monitor_env, wait_for
 
 pytestmark = pytest.mark.e2e
-PARTITIONS = 3
 
 
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for d in started:  # a failed test must not leave a daemon running
-        d.kill()
 
 
-def _messages(tag: str, n: int) -> list[tuple[bytes, bytes | None]]:
-    """(value, key): n generated articles with unique ids, plus the demo's broken messages sprinkled in."""
-    out: list[tuple[bytes, bytes | None]] = [
-        (json.dumps({**m, "id": f"{tag}-{i}"}).encode(), f"{tag}-{i}".encode()) for i, m in enumerate(generate(n))
-    ]
-    for i, bad in enumerate(INVALID_SAMPLES):
-        out.insert(1 + i * (n // len(INVALID_SAMPLES)), (bad, None))
-    return out
 
 
-def _produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
-    with KafkaSink(bootstrap, topic) as sink:
-        for value, key in messages:
-            sink.send(value, key=key)
-        sink.flush()
 
 
-def _stored_offsets(engine: Engine, topic: str) -> dict[int, list[int]]:
-    """Per partition, the offsets stored for topic (articles and dead letters), sorted, repeats kept."""
-    out: dict[int, list[int]] = {p: [] for p in range(PARTITIONS)}
-    with engine.connect() as c:
-        rows = c.execute(text(
-            "select kafka_partition, kafka_offset from articles where kafka_topic = :t "
-            "union all select kafka_partition, kafka_offset from dead_letters where kafka_topic = :t"), {"t": topic})
-        for partition, offset in rows:
-            out[partition].append(offset)
-    return {p: sorted(v) for p, v in out.items()}
 
 
 def _articles(engine: Engine, topic: str) -> tuple[int, set[str]]:
@@ -69,16 +38,13 @@ def _articles(engine: Engine, topic: str) -> tuple[int, set[str]]:
 
 
 def _stored_total(engine: Engine, topic: str) -> int:
-    return sum(len(v) for v in _stored_offsets(engine, topic).values())
+    return sum(len(v) for v in stream.stored_offsets(engine, topic).values())
 
 
-def _committed(bootstrap: str, topic: str, group: str) -> dict[int, int]:
-    with KafkaSource(bootstrap, topic, group, json.loads(FAST_GROUP_JSON)) as probe:
-        return {p: probe.committed(topic, p) or 0 for p in range(PARTITIONS)}
 
 
 def _assert_commits_within_stored(committed: dict[int, int], stored: dict[int, list[int]]) -> None:
-    for p in range(PARTITIONS):
+    for p in range(stream.PARTITIONS):
         offsets = stored[p]
         assert committed[p] <= (offsets[-1] + 1 if offsets else 0), (p, committed[p], offsets[-5:])
         # stronger: every message below the committed offset is stored
@@ -93,10 +59,10 @@ def test_stop_mid_stream_then_resume_stores_each_message_once(
     bootstrap = kafka_broker.bootstrap_servers
     topic = f"e2e-run-{uuid.uuid4().hex[:10]}"
     group = f"group-{topic}"
-    ensure_topic(bootstrap, topic, partitions=PARTITIONS)
-    messages = _messages(topic, 3000 if sig is signal.SIGTERM else 1500)
+    ensure_topic(bootstrap, topic, partitions=stream.PARTITIONS)
+    messages = stream.messages(topic, 3000 if sig is signal.SIGTERM else 1500)
     total, valid = len(messages), len(messages) - len(INVALID_SAMPLES)
-    _produce(bootstrap, topic, messages)
+    stream.produce(bootstrap, topic, messages)
     env = monitor_env(database_url=pg_url, kafka_bootstrap_servers=bootstrap, kafka_topic=topic,
                       kafka_group_id=group, kafka_consumer_options=FAST_GROUP_JSON, model_path=tiny_checkpoint,
                       batch_max_size="100", batch_max_wait_ms="100")
@@ -106,8 +72,8 @@ def test_stop_mid_stream_then_resume_stores_each_message_once(
     wait_for(lambda: _stored_total(pg_engine, topic) >= 200 or first.proc.poll() is not None, 45,
              "the first daemon to store some messages")
     first.stop(sig)
-    stored = _stored_offsets(pg_engine, topic)
-    committed = _committed(bootstrap, topic, group)
+    stored = stream.stored_offsets(pg_engine, topic)
+    committed = stream.committed(bootstrap, topic, group)
     _assert_commits_within_stored(committed, stored)
     assert sum(committed.values()) > 0  # it did commit what it stored
     after_first = sum(len(v) for v in stored.values())
@@ -121,13 +87,13 @@ def test_stop_mid_stream_then_resume_stores_each_message_once(
 
     rows, ids = _articles(pg_engine, topic)
     assert rows == valid and ids == {f"{topic}-{i}" for i in range(valid)}  # each article once
-    stored = _stored_offsets(pg_engine, topic)
-    committed = _committed(bootstrap, topic, group)
-    for p in range(PARTITIONS):  # each (partition, offset) stored once, none missing, all committed
+    stored = stream.stored_offsets(pg_engine, topic)
+    committed = stream.committed(bootstrap, topic, group)
+    for p in range(stream.PARTITIONS):  # each (partition, offset) stored once, none missing, all committed
         assert stored[p] == list(range(len(stored[p]))), p
         assert committed[p] == len(stored[p]), (p, committed[p], len(stored[p]))
     assert sum(len(v) for v in stored.values()) == total
-    assert all(stored[p] for p in range(PARTITIONS))  # keys spread the messages over every partition
+    assert all(stored[p] for p in range(stream.PARTITIONS))  # keys spread the messages over every partition
     # new articles as each process counted them: redelivered ones are not counted twice
     assert first.stored_count() + second.stored_count() == valid
 
