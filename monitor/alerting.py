@@ -15,6 +15,7 @@ from typing import Any
 from alerts.slack import ConsoleNotifier, DeliveryPolicy, DrainResult, Notifier, SlackNotifier, deliver_due, make_client
 from alerts.surge import Thresholds
 from monitor import metrics
+from monitor.argtypes import instant
 from monitor.config import Settings
 
 log = logging.getLogger(__name__)
@@ -98,20 +99,12 @@ def add_backtest_parser(subparsers: Any) -> argparse.ArgumentParser:
         "backtest", help="replay surge detection over stored history; one JSON line per alert event",
     )
     p.add_argument("--input", type=Path, help="a JSON-lines file to ingest first (through the normal pipeline)")
-    p.add_argument("--since", type=_timestamp, help="ISO 8601 (default: the start of the stored history)")
-    p.add_argument("--until", type=_timestamp, help="ISO 8601 (default: the end of the stored history)")
+    p.add_argument("--since", type=instant, help="ISO 8601 (default: the start of the stored history)")
+    p.add_argument("--until", type=instant, help="ISO 8601 (default: the end of the stored history)")
     p.add_argument("--step-seconds", type=int, default=None,
                    help="detection interval in event time (default: MONITOR_DETECT_INTERVAL_SECONDS)")
     p.set_defaults(fn=cmd_backtest)
     return p
-
-
-def _timestamp(value: str) -> datetime:
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 timestamp: {value!r}") from None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from monitor.alerting import add_backtest_parser
+from monitor.argtypes import positive_int
 from monitor.breaker import CircuitOpen
 from monitor.config import ConfigError, Settings, load_settings
 from monitor.deadletters_cmd import add_deadletters_parser
@@ -245,16 +246,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- parser
 
 
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="monitor", description="Financial news sentiment monitor")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -263,11 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(fn=cmd_run)
 
     demo = sub.add_parser("demo", help="embedded demo: bundled broker, SQLite file, generated news")
-    demo.add_argument("--messages", type=_positive, default=2000, help="generated headlines (default 2000)")
+    demo.add_argument("--messages", type=positive_int, default=2000, help="generated headlines (default 2000)")
     demo.set_defaults(fn=cmd_demo)
 
     classify = sub.add_parser("classify", help="JSON lines on stdin -> JSON lines on stdout")
-    classify.add_argument("--batch-size", type=_positive, default=64)
+    classify.add_argument("--batch-size", type=positive_int, default=64)
     classify.add_argument("--device", choices=["auto", "cpu", "cuda"])
     classify.add_argument("--model", type=Path, help="checkpoint (default: the shipped one)")
     classify.set_defaults(fn=cmd_classify)
@@ -278,16 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--sentfin-csv", type=Path, default=DATA / "sentfin/SEntFiN.csv")
     train.add_argument("--classes", type=Path, default=DATA / "tfn_topic/classes.txt")
     train.add_argument("--out", type=Path, required=True, help="checkpoint file to write (.safetensors)")
-    train.add_argument("--epochs", type=_positive, default=5)
-    train.add_argument("--batch-size", type=_positive, default=32)
+    train.add_argument("--epochs", type=positive_int, default=5)
+    train.add_argument("--batch-size", type=positive_int, default=32)
     train.add_argument("--lr", type=float, default=1e-4)
     train.add_argument("--seed", type=int, default=13)
     train.add_argument("--device", choices=["auto", "cpu", "cuda"])
     train.add_argument("--model-version")
     train.add_argument("--sentfin-own-head", action="store_true", help="train SEntFiN on its own sentiment head")
     train.add_argument("--tiny", action="store_true", help="tiny random-init config (tests)")
-    train.add_argument("--limit", type=_positive, help="examples per file (tests)")
-    train.add_argument("--max-steps", type=_positive)
+    train.add_argument("--limit", type=positive_int, help="examples per file (tests)")
+    train.add_argument("--max-steps", type=positive_int)
     train.set_defaults(fn=cmd_train)
 
     ev = sub.add_parser("evaluate", help="metrics of the classifier on labelled CSVs")
@@ -296,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--sentfin-csv", type=Path)
     ev.add_argument("--model", type=Path)
     ev.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    ev.add_argument("--limit", type=_positive)
+    ev.add_argument("--limit", type=positive_int)
     ev.add_argument("--report", type=Path, default=Path("evaluation.json"))
     ev.set_defaults(fn=cmd_evaluate)
 

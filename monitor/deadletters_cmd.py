@@ -18,15 +18,11 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from monitor.argtypes import positive_int
 from monitor.config import Settings
 
 PREVIEW_BYTES = 60
 
-
-def _positive(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
-    return int(value)
 
 
 def add_deadletters_parser(subparsers: Any, settings_of: Callable[[argparse.Namespace], Settings]) -> None:
@@ -35,14 +31,14 @@ def add_deadletters_parser(subparsers: Any, settings_of: Callable[[argparse.Name
     sub = p.add_subparsers(dest="deadletters_command", required=True, metavar="{list,replay}")
 
     ls = sub.add_parser("list", help="the newest dead letters (pending unless --all)")
-    ls.add_argument("--limit", type=_positive, default=50, help="how many (default 50)")
+    ls.add_argument("--limit", type=positive_int, default=50, help="how many (default 50)")
     ls.add_argument("--all", action="store_true", help="include replayed ones")
     ls.add_argument("--format", choices=["table", "json"], default="table")
     ls.set_defaults(fn=lambda args: cmd_list(args, settings_of(args)))
 
     rp = sub.add_parser("replay", help="decode, classify and store pending dead letters again (idempotent)")
-    rp.add_argument("--limit", type=_positive, help="at most this many letters (default: all pending)")
-    rp.add_argument("--batch-size", type=_positive, default=256, help="letters per transaction (default 256)")
+    rp.add_argument("--limit", type=positive_int, help="at most this many letters (default: all pending)")
+    rp.add_argument("--batch-size", type=positive_int, default=256, help="letters per transaction (default 256)")
     rp.add_argument("--dry-run", action="store_true", help="decode only: say what would pass, store nothing")
     rp.set_defaults(fn=lambda args: cmd_replay(args, settings_of(args)))
 

@@ -11,38 +11,12 @@
 from __future__ import annotations
 
 import argparse
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from monitor.argtypes import duration, instant, positive_int
 from monitor.config import Settings
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
-_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
-
-
-def duration(value: str) -> timedelta:
-    """'365d', '12h', '2w', '90m' -> timedelta (argparse type: a bad value is a one-line usage error)."""
-    match = _DURATION.match(value)
-    if not match or int(match[1]) == 0:
-        raise argparse.ArgumentTypeError(f"expected a positive duration like 365d, 12h, 2w or 90m, got {value!r}")
-    return int(match[1]) * _UNITS[match[2]]
-
-
-def instant(value: str) -> datetime:
-    """ISO 8601 date or date-time; without an offset it is UTC (news timestamps are, DESIGN §3)."""
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an ISO 8601 date or time like 2026-11-01, got {value!r}") from None
-    return parsed if parsed.utcoffset() is not None else parsed.replace(tzinfo=UTC)
-
-
-def _positive(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
-    return int(value)
 
 
 def add_history_parsers(subparsers: Any, settings_of: Any) -> None:
@@ -54,7 +28,7 @@ def add_history_parsers(subparsers: Any, settings_of: Any) -> None:
     re_.add_argument("--since", type=instant, required=True, help="published at or after (ISO 8601, UTC default)")
     re_.add_argument("--until", type=instant, help="published before (default: no end)")
     re_.add_argument("--model", type=Path, required=True, help="checkpoint of the model version to apply")
-    re_.add_argument("--batch-size", type=_positive, default=256, help="articles per transaction (default 256)")
+    re_.add_argument("--batch-size", type=positive_int, default=256, help="articles per transaction (default 256)")
     re_.add_argument("--device", choices=["auto", "cpu", "cuda"])
     re_.add_argument("--quiet", action="store_true", help="no progress bar")
     re_.set_defaults(fn=lambda args: cmd_reclassify(args, settings_of(args)))
@@ -65,7 +39,7 @@ def add_history_parsers(subparsers: Any, settings_of: Any) -> None:
     )
     prune.add_argument("--older-than", type=duration, required=True, help="e.g. 365d, 26w, 12h")
     prune.add_argument("--yes", action="store_true", help="really delete (default: only count)")
-    prune.add_argument("--chunk", type=_positive, default=5000, help="articles per transaction (default 5000)")
+    prune.add_argument("--chunk", type=positive_int, default=5000, help="articles per transaction (default 5000)")
     prune.set_defaults(fn=lambda args: cmd_prune(args, settings_of(args)))
 
     model = subparsers.add_parser("model", help="stored model versions and which one the views show")

@@ -16,6 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from monitor.argtypes import positive_int
+
 DEFAULT_TIMEOUT_MS = 30_000
 
 
@@ -32,21 +34,11 @@ def add_sql_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--file", type=Path, help="read the statement from this file (.sql)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table",
                    help="table (aligned, default), csv (with a header), json (one object per row)")
-    p.add_argument("--timeout-ms", type=_positive_ms, default=DEFAULT_TIMEOUT_MS,
+    p.add_argument("--timeout-ms", type=positive_int, default=DEFAULT_TIMEOUT_MS,
                    help=f"statement timeout in milliseconds (default {DEFAULT_TIMEOUT_MS})")
     p.add_argument("--database-url", help="overrides MONITOR_DATABASE_URL")
     p.set_defaults(fn=cmd_sql)
     return p
-
-
-def _positive_ms(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected milliseconds as a whole number, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
 
 
 def read_query(query: str | None, file: Path | None, stdin: TextIO) -> str:
