@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +17,7 @@ from sqlalchemy.pool import NullPool
 from monitor.newsgen import INVALID_SAMPLES
 from monitor.surgegen import demo_surge
 from storage.db import make_engine
-from tests.e2e.support import monitor_env, run_monitor
+from tests.e2e.support import monitor_cmd, monitor_env, run_monitor
 
 pytestmark = pytest.mark.e2e
 HEADER = re.compile(r"^topic\s+total\s+negative\s+neutral\s+positive$")
@@ -87,3 +91,32 @@ def test_demo_with_the_shipped_model_fires_the_injected_surge(tmp_path: Path) ->
     assert "model news-" in out, out
     alerts = [line for line in out.splitlines() if line.startswith("Negative news surge:")]
     assert any("ticker CTSB" in line for line in alerts), out
+
+
+def test_demo_serves_healthz_and_metrics_while_it_runs(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """The demo runs the daemon's /healthz and /metrics too; 20,000 messages keep it busy for seconds
+    after it prints their address, which is when this test asks them."""
+    env = monitor_env(model_path=tiny_checkpoint, database_url=None)
+    proc = subprocess.Popen(monitor_cmd("demo", "--messages", "20000"), cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        address = None
+        for line in proc.stdout:  # the address is printed once the daemon is about to start
+            if m := re.match(r"^health and metrics: (http://\S+)/healthz", line):
+                address = m[1]
+                break
+        assert address, "the demo never printed its /healthz address"
+        with urllib.request.urlopen(address + "/metrics", timeout=5) as r:
+            metrics = r.read().decode()
+        assert "monitor_articles_consumed_total" in metrics and "monitor_batch_seconds_bucket" in metrics
+        try:
+            with urllib.request.urlopen(address + "/healthz", timeout=5) as r:
+                status, health = r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:  # 503 while the consumer is still joining: still a JSON answer
+            status, health = e.code, json.loads(e.read())
+        assert status in (200, 503) and "database" in health, health
+        assert proc.wait(timeout=240) == 0
+    finally:
+        proc.kill()
+        proc.wait()
