@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import cpu
 from bench.common import default_checkpoint, machine, median, print_machine, summary_line
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -204,6 +205,7 @@ class RunResult:
     latency_ms: dict[str, float] = field(default_factory=dict)
     latency_db_ms: dict[str, float] = field(default_factory=dict)
     profile: str | None = None
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds during the backlog, by process
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -221,6 +223,7 @@ def run_once(
     batch: int,
     classify: Callable[[list[str]], list[Any]],
     run_no: int,
+    broker_pid: int | None = None,
 ) -> RunResult:
     from consumers.source import ensure_topic
     from monitor import app
@@ -245,6 +248,7 @@ def run_once(
     database = app.open_database(settings)
     stages = Stages()
     first_records: list[float] = []
+    cpu_at_start: list[dict[str, float]] = []
     latencies: list[float] = []  # seconds, paced phase only
     paced_ids: set[str] = set()
     lock = threading.Lock()
@@ -289,6 +293,7 @@ def run_once(
                 if records and not first_records:
                     # the clock starts here: the empty polls of the group join are not throughput
                     first_records.append(time.time())
+                    cpu_at_start.append(cpu.cpu_seconds(broker_pid))
                     stages.seconds.clear()
                     stages.calls.clear()
                     if profiler is not None:
@@ -327,6 +332,7 @@ def run_once(
 
         wait_for(args.messages)
         end = daemon.stats.last_batch_at or time.time()
+        cpu_used = cpu.delta(cpu_at_start[0], cpu.cpu_seconds(broker_pid))
         stored, batches = daemon.stats.stored, daemon.stats.batches
         snapshot = dict(stages.seconds)
         seconds = end - first_records[0]
@@ -342,6 +348,7 @@ def run_once(
             batches,
             snapshot,
             produce_aps=args.messages / produce_s,
+            cpu=cpu_used,
         )
 
         if args.paced_seconds > 0:  # latency: a steady stream below capacity into the idle daemon
@@ -505,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
                     runs = []
                     for _ in range(args.repeats):
                         run_no += 1
-                        r = run_once(args, broker.bootstrap_servers, mode, dbkind, batch, classify, run_no)
+                        r = run_once(args, broker.bootstrap_servers, mode, dbkind, batch, classify, run_no, broker.pid)
                         runs.append(r)
                         lat = r.latency_ms
                         print(
@@ -544,6 +551,9 @@ def main(argv: list[str] | None = None) -> int:
             "latency_p50_ms": _med_lat(runs, "p50"),
             "latency_p95_ms": _med_lat(runs, "p95"),
             "stages_share": _stage_shares(runs),
+            "cpu_us_per_article": {
+                k: round(1e6 * median([r.cpu.get(k, 0.0) / max(1, r.stored) for r in runs])) for k in runs[0].cpu
+            },
         }
     goals: dict[str, bool] = {}
     best: dict[str, float] = {}
@@ -590,6 +600,7 @@ def report(runs: list[RunResult]) -> None:
     sh = _stage_shares(runs)
     lat50, lat95 = _med_lat(runs, "p50"), _med_lat(runs, "p95")
     dbl = [r.latency_db_ms for r in runs if r.latency_db_ms]
+    cpu_us = {k: 1e6 * median([r.cpu.get(k, 0.0) / max(1, r.stored) for r in runs]) for k in r0.cpu}
     per_article_us = {
         k: 1e6 * median([r.stages.get(k, 0.0) / max(1, r.stored) for r in runs])
         for k in ("poll", "decode", "classify", "write", "commit")
@@ -606,6 +617,14 @@ def report(runs: list[RunResult]) -> None:
         + "   per article: "
         + ", ".join(f"{k} {v:.0f} us" for k, v in per_article_us.items())
     )
+    ours = sum(v for k, v in cpu_us.items() if k != "machine")
+    if ours > 0:
+        print(
+            "      CPU per article: "
+            + ", ".join(f"{k} {v:.0f} us" for k, v in cpu_us.items())
+            + f"; {cpu.cores()} cores / ({ours:.0f} us of monitor + broker + PostgreSQL) = ceiling"
+            f" {1e6 * cpu.cores() / ours:,.0f} articles/s"
+        )
 
 
 if __name__ == "__main__":

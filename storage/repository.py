@@ -161,7 +161,7 @@ def store_classifications(
     else:
         inserted = _insert_classifications(session, rows)
 
-    changed = {article_id for _, article_id in inserted}
+    changed = set(inserted)
     added = [
         rollups.Counted(fresh[article_id][0], prediction.topic, prediction.sentiment, fresh[article_id][1])
         for article_id, prediction in results
@@ -186,13 +186,13 @@ def _insert_articles(session: Session, rows: list[dict[str, Any]]) -> dict[str, 
     return {key: article_id for article_id, key in session.execute(stmt, rows)}
 
 
-def _insert_classifications(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, int]]:
+def _insert_classifications(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     stmt = (
         _insert(session, _CLASSIFICATIONS)
         .on_conflict_do_nothing(index_elements=[_CLASSIFICATIONS.c.article_id, _CLASSIFICATIONS.c.model_version])
-        .returning(_CLASSIFICATIONS.c.id, _CLASSIFICATIONS.c.article_id)
+        .returning(_CLASSIFICATIONS.c.article_id)
     )
-    return [(cid, aid) for cid, aid in session.execute(stmt, rows)]
+    return list(session.execute(stmt, rows).scalars())
 
 
 def _ids_for_keys(session: Session, keys: list[str]) -> dict[str, int]:

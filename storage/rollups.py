@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from typing import cast
 
 from sqlalchemy import Table, delete, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from storage import bulk_pg
 from storage.schema import ArticleTickerRow, SentimentRollupRow, TickerRollupRow, article_sentiment
 
 _TOPICS = cast(Table, SentimentRollupRow.__table__)
@@ -92,7 +93,10 @@ def _upsert(session: Session, table: Table, key: str, deltas: Counter[tuple[obje
     changed = sorted((k, v) for k, v in rows.items() if any(v))  # sorted: one lock order for every writer
     if not changed:
         return
-    insert = postgresql.insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
+    if session.get_bind().dialect.name == "postgresql":  # one statement, not one per bucket
+        bulk_pg.upsert_rollup(session, table.name, key, cast(bulk_pg.Deltas, changed))
+        return
+    insert = sqlite.insert(table)
     counts = ("total", "negative", "neutral", "positive")
     stmt = insert.on_conflict_do_update(
         index_elements=[table.c.bucket, table.c[key]],

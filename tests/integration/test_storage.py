@@ -339,6 +339,14 @@ def test_injection_strings_are_stored_verbatim(db_session: Session) -> None:
     assert count_articles(db_session) == 1  # the table is, of course, still there
 
 
+def test_unknown_fields_beyond_64_bit_integers_are_kept(db_session: Session) -> None:
+    # JSON allows any integer and the decoder keeps unknown fields; orjson (the PostgreSQL fast path's
+    # encoder) stops at 64 bits, so such a batch must take the standard-library route, not fail.
+    article = Article(key="big", title="t", published_at=T0, extra={"views": 2**70, "ratio": 0.1, "neg": -(2**64)})
+    assert store_batch(db_session, [StoredItem(article, Prediction("earnings", 0.5, "neutral", 0.9, "v1"))]) == 1
+    assert db_session.scalars(select(ArticleRow.extra)).one() == {"views": 2**70, "ratio": 0.1, "neg": -(2**64)}
+
+
 # --- volume ---
 
 
