@@ -102,7 +102,7 @@ def generate_weeks(
     out = Generated(injected=list(injected))
     topics = list(TOPICS)
     topic_weights = [TOPICS[x][0] for x in topics]
-    ticker_weights = [1 / (i + 1) for i in range(len(COMPANIES))]  # a few companies dominate the news
+    ticker_weights = _ticker_weights()
     total_weight = sum(ticker_weights)
     minutes = int(weeks * 7 * 24 * 60)
     for m in range(minutes):
@@ -126,6 +126,22 @@ def generate_weeks(
                                else rng.choices(range(len(COMPANIES)), ticker_weights)[0])
                     _add(out, rng, t, topic, True, company)
     return out
+
+
+def _ticker_weights() -> list[float]:
+    return [1 / (i + 1) for i in range(len(COMPANIES))]  # a few companies dominate the news
+
+
+def expected_baseline(surge: Injected, busy_per_hour: float) -> float:
+    """Negative stories about the surge's key that its span holds on average without the surge: the
+    generator's usual negative rate of the key, integrated minute by minute over the surge as
+    `generate_weeks` draws it (a burst overlapping the surge is not counted in: the key's baseline is its
+    usual rate)."""
+    weights = _ticker_weights()
+    total = sum(weights)
+    minutes = int(surge.duration.total_seconds() // 60)
+    return sum(_base_negative_rate(surge, surge.start + timedelta(minutes=m), busy_per_hour, weights, total)
+               for m in range(minutes)) / 60
 
 
 def _base_negative_rate(ev: Injected, t: datetime, busy: float, ticker_weights: list[float], total: float) -> float:
@@ -226,30 +242,54 @@ def monday(t: datetime) -> datetime:
 
 @dataclass
 class Score:
-    """How a backtest did against the injected ground truth."""
+    """How a backtest did against the injected ground truth.
+
+    Every injected surge is judged, and each also says whether it *qualifies*: whether its hour, as
+    detection sees it, really holds a negative rate `factor` times the key's baseline, i.e. its realized
+    negative stories are at least `factor` x `expected_baseline`. A surge is a Poisson rate, and an hour
+    that drew 20 negatives where 27 were due (9 usual) is not a 3x surge in the data. The other way round,
+    a quiet key's hour qualifies with very few stories (2 negatives where 0.6 are usual), fewer than any
+    detector bound to at most one false alert a week can act on."""
 
     detected: dict[Injected, timedelta | None]  # surge -> time from its start to its key's fire (None: missed)
     false_alerts: list[Any]  # fire events outside every injected surge (bursts excuse nothing)
+    realized: dict[Injected, int] = field(default_factory=dict)  # surge -> realized_negatives in its span
+    expected: dict[Injected, float] = field(default_factory=dict)  # surge -> expected_baseline of its span
 
     @property
     def missed(self) -> list[Injected]:
         return [s for s, delay in self.detected.items() if delay is None]
 
+    def qualifies(self, surge: Injected) -> bool:
+        """Its realized negatives are at least `factor` x its key's expected baseline."""
+        return self.realized[surge] >= surge.factor * self.expected[surge]
+
+    @property
+    def qualifying(self) -> list[Injected]:
+        return [s for s in self.detected if self.qualifies(s)]
+
+    @property
+    def qualifying_missed(self) -> list[Injected]:
+        return [s for s in self.missed if self.qualifies(s)]
+
 
 def realized_negatives(stories: Iterable[Story], surge: Injected) -> int:
-    """Distinct negative stories about the surge's key that its hour actually holds (reporting: a surge is
-    a Poisson rate, and now and then its hour draws far fewer stories than the rate promises, e.g. 2 where
-    10 were due, which no detector with a minimum story count can see)."""
+    """Distinct negative stories about the surge's key that its span actually holds (`stories` distinct, as
+    detection reads them: History.stories). A surge is a Poisson rate, and now and then its hour draws far
+    fewer stories than the rate promises, e.g. 2 where 10 were due, which no detector can see."""
     def about(s: Story) -> bool:
         return {"ticker": surge.key in s.tickers, "topic": s.topic == surge.key}.get(surge.scope, True)
 
     return sum(1 for s in stories if s.negative and surge.start <= s.published_at < surge.end and about(s))
 
 
-def score(events: Iterable[Any], injected: Sequence[Injected], window: timedelta, windows: int = 2) -> Score:
+def score(events: Iterable[Any], injected: Sequence[Injected], window: timedelta, windows: int = 2, *,
+          stories: Sequence[Story], busy_per_hour: float) -> Score:
     """`events`: alerts.backtest.Event. A surge counts as detected when its own key fires within `windows`
     detection windows of its start; a fire is false when no injected surge was running (or had just ended,
-    within one window) at that moment, about any key: a ticker surge may rightly move its topic or the market."""
+    within one window) at that moment, about any key: a ticker surge may rightly move its topic or the market.
+    `stories`: the distinct stories detection read (History.stories), `busy_per_hour` the generator's: they
+    say which surges qualify (Score.qualifies)."""
     fires = [e for e in events if e.event == "fire"]
     surges = [s for s in injected if s.scope != "burst"]
     detected: dict[Injected, timedelta | None] = {}
@@ -258,4 +298,7 @@ def score(events: Iterable[Any], injected: Sequence[Injected], window: timedelta
                 if (e.scope, e.key) == (s.scope, s.key) and s.start <= e.at <= s.start + windows * window]
         detected[s] = min(hits) if hits else None
     false = [e for e in fires if not any(s.start <= e.at <= s.end + window for s in surges)]
-    return Score(detected, false)
+    in_span = [st for st in stories if any(s.start <= st.published_at < s.end for s in surges)]
+    realized = {s: realized_negatives(in_span, s) for s in surges}
+    expected = {s: expected_baseline(s, busy_per_hour) for s in surges}
+    return Score(detected, false, realized, expected)
