@@ -68,7 +68,8 @@ def main() -> None:
             g = generate_weeks(START, total_weeks, seed=seed, busy_per_hour=args.busy, injected=events_in)
             history = History.of(g.stories())
             events = list(replay(history, judged0, START + timedelta(weeks=total_weeks), t, step))
-            s = score(events, events_in, t.window, stories=history.stories, busy_per_hour=args.busy)
+            s = score(events, events_in, t.window, stories=history.stories, busy_per_hour=args.busy,
+                      min_negative=t.min_negative)
             if label == "injected":
                 surges += len(s.detected)
                 detected += sum(d is not None for d in s.detected.values())
@@ -88,7 +89,7 @@ def main() -> None:
                                                      f"/{len(s.qualifying)}",
                               "missed": [f"{m.scope}/{m.key} {m.start:%a %H:%M} ({s.realized[m]} negative in its "
                                          f"hour, baseline {s.expected[m]:.1f}, "
-                                         f"{'qualifies' if s.qualifies(m) else f'below {m.factor:g}x: not qualifying'})"
+                                         f"{'qualifies' if s.qualifies(m) else f'below {m.factor:g}x or the floor'})"
                                          for m in s.missed],
                               "false": [f"{e.scope}/{e.key} {e.at:%a %H:%M}" for e in s.false_alerts]}))
     weeks = args.seeds * args.weeks

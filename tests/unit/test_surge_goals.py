@@ -38,7 +38,8 @@ def backtest(seed: int, injected: list[Injected]) -> tuple[Score, list[Injected]
     events = list(replay(history, JUDGED, JUDGED + timedelta(weeks=1), T, STEP))
     bursts = [b for b in injected if b.scope == "burst"
               and any(e.event == "fire" and b.start <= e.at <= b.end + T.window for e in events)]
-    return score(events, injected, T.window, stories=history.stories, busy_per_hour=300), bursts
+    return score(events, injected, T.window, stories=history.stories, busy_per_hour=300,
+                 min_negative=T.min_negative), bursts
 
 
 @pytest.mark.parametrize("seed", [3, 5, 9])
