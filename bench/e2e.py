@@ -2,6 +2,8 @@
 
     python -m bench.e2e                        # model + no-op classifier, PostgreSQL (+ SQLite for no-op), B=256,1024
     python -m bench.e2e --modes noop --profile # cProfile the daemon thread, print where the time goes
+    python -m bench.e2e --modes noop --databases postgresql --batch-sizes 1024 --paced-seconds 0 \
+        --processes 1,2 --partitions 4           # one daemon vs two daemon processes in one group, alternating
 
 For each run: a fresh consumer group on a topic (3 partitions, embedded Tansu broker) that already holds
 --messages generated headlines (the backlog), a fresh database (PostgreSQL: `CREATE DATABASE bench_<hex>`
@@ -14,6 +16,10 @@ daemon wired exactly as `monitor run` wires it, in a thread.
   carried in the message (an unknown field, so it is kept in `articles.extra`). The PostgreSQL
   `ingested_at - sent` (ingested_at is the transaction's start) is printed as a cross-check.
 - stages: wall time inside poll / decode / classify / write (SQL transaction) / commit (Kafka offsets).
+- CPU: seconds the daemon, the broker and PostgreSQL spent per article (bench/cpu.py), and the ceiling
+  that puts on articles/s: cores / their sum.
+- --processes K > 1 (no-op, PostgreSQL): K daemon processes in one consumer group instead of the thread
+  (bench/scaleout.py), the README's way to use more than one core.
 
 Modes: `model` (the trained classifier, on CPU unless --device) and `noop` (a classify function that returns
 a fixed Prediction: consume + decode + store only; a benchmark device, never a product feature).
@@ -69,6 +75,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
     p.add_argument("--model-batch-size", type=int, default=128, help="Settings.model_batch_size")
     p.add_argument("--partitions", type=int, default=3)
+    p.add_argument(
+        "--processes",
+        type=_ints,
+        default=[1],
+        help="comma list: daemon processes in one group (noop + postgresql only; >1 runs bench.scaleout), "
+        "alternated within each repeat, e.g. 1,2 with --partitions 4",
+    )
     p.add_argument(
         "--consumer-options",
         type=json.loads,
@@ -206,6 +219,7 @@ class RunResult:
     latency_db_ms: dict[str, float] = field(default_factory=dict)
     profile: str | None = None
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds during the backlog, by process
+    processes: int = 1  # daemon processes in the group (bench.scaleout); 1 = the daemon in a thread here
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -509,27 +523,37 @@ def main(argv: list[str] | None = None) -> int:
                 if dbkind == "sqlite" and mode != "noop":
                     continue
                 for batch in args.batch_sizes:
-                    runs = []
+                    by_processes: dict[int, list[RunResult]] = defaultdict(list)
                     for _ in range(args.repeats):
-                        run_no += 1
-                        r = run_once(args, broker.bootstrap_servers, mode, dbkind, batch, classify, run_no, broker.pid)
-                        runs.append(r)
-                        lat = r.latency_ms
-                        print(
-                            f"  run {mode:5s} {dbkind:10s} batch {batch:5d}: {r.aps:8.0f} articles/s "
-                            f"({r.stored} in {r.seconds:.2f}s, {r.batches} batches; backlog produced at "
-                            f"{r.produce_aps:.0f}/s)"
-                            + (
-                                f"; paced {r.paced_rate:.0f}/s x {r.paced_n}: p50 {lat['p50']:.0f} ms, "
-                                f"p95 {lat['p95']:.0f} ms"
-                                if lat
-                                else ""
+                        for processes in args.processes:  # alternating: one process is the baseline
+                            if processes > 1 and (mode, dbkind) != ("noop", "postgresql"):
+                                continue
+                            run_no += 1
+                            if processes == 1:
+                                r = run_once(args, broker.bootstrap_servers, mode, dbkind, batch, classify, run_no,
+                                             broker.pid)
+                            else:
+                                from bench.scaleout import run_processes
+
+                                r = run_processes(args, broker.bootstrap_servers, batch, processes, run_no, broker.pid)
+                            by_processes[processes].append(r)
+                            lat = r.latency_ms
+                            print(
+                                f"  run {mode:5s} {dbkind:10s} batch {batch:5d} x{processes}: {r.aps:8.0f} articles/s "
+                                f"({r.stored} in {r.seconds:.2f}s, {r.batches} batches; backlog produced at "
+                                f"{r.produce_aps:.0f}/s)"
+                                + (
+                                    f"; paced {r.paced_rate:.0f}/s x {r.paced_n}: p50 {lat['p50']:.0f} ms, "
+                                    f"p95 {lat['p95']:.0f} ms"
+                                    if lat
+                                    else ""
+                                )
                             )
-                        )
-                        if r.profile:
-                            print(r.profile)
-                    results.extend(runs)
-                    report(runs)
+                            if r.profile:
+                                print(r.profile)
+                    for runs in by_processes.values():
+                        results.extend(runs)
+                        report(runs)
 
     # ---- summary
     out: dict[str, Any] = {
@@ -541,11 +565,11 @@ def main(argv: list[str] | None = None) -> int:
         "device": args.device,
         "runs": {},
     }
-    groups: dict[tuple[str, str, int], list[RunResult]] = defaultdict(list)
+    groups: dict[tuple[str, str, int, int], list[RunResult]] = defaultdict(list)
     for r in results:
-        groups[(r.mode, r.db, r.batch)].append(r)
-    for (mode, dbkind, batch), runs in groups.items():
-        key = f"{mode}/{dbkind}/{batch}"
+        groups[(r.mode, r.db, r.batch, r.processes)].append(r)
+    for (mode, dbkind, batch, processes), runs in groups.items():
+        key = f"{mode}/{dbkind}/{batch}" + (f"/x{processes}" if processes > 1 else "")
         out["runs"][key] = {
             "aps": round(median([r.aps for r in runs]), 1),
             "latency_p50_ms": _med_lat(runs, "p50"),
@@ -606,7 +630,7 @@ def report(runs: list[RunResult]) -> None:
         for k in ("poll", "decode", "classify", "write", "commit")
     }
     print(
-        f"{r0.mode:5s} {r0.db:10s} batch {r0.batch:5d}: median {aps:8.0f} articles/s "
+        f"{r0.mode:5s} {r0.db:10s} batch {r0.batch:5d} x{r0.processes}: median {aps:8.0f} articles/s "
         f"(runs {[round(r.aps) for r in runs]})"
         + (f"; latency p50 {lat50:.0f} ms, p95 {lat95:.0f} ms" if lat50 is not None else "")
         + (f" (PG ingested_at-sent p50 {statistics.median([d['p50'] for d in dbl]):.0f} ms)" if dbl else "")
