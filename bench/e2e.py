@@ -635,12 +635,13 @@ def report(runs: list[RunResult]) -> None:
         + (f"; latency p50 {lat50:.0f} ms, p95 {lat95:.0f} ms" if lat50 is not None else "")
         + (f" (PG ingested_at-sent p50 {statistics.median([d['p50'] for d in dbl]):.0f} ms)" if dbl else "")
     )
-    print(
-        "      time share: "
-        + ", ".join(f"{k} {100 * v:.0f}%" for k, v in sh.items())
-        + "   per article: "
-        + ", ".join(f"{k} {v:.0f} us" for k, v in per_article_us.items())
-    )
+    if r0.stages:  # worker processes (bench.scaleout) time no stages
+        print(
+            "      time share: "
+            + ", ".join(f"{k} {100 * v:.0f}%" for k, v in sh.items())
+            + "   per article: "
+            + ", ".join(f"{k} {v:.0f} us" for k, v in per_article_us.items())
+        )
     ours = sum(v for k, v in cpu_us.items() if k != "machine")
     if ours > 0:
         print(

@@ -26,7 +26,7 @@ from typing import Any
 from bench import cpu
 from bench.e2e import CONSUMER_OPTIONS, RunResult, create_db, delete_topic, drop_db, noop_classify, produce
 
-POLL_S = 0.25  # how often the parent counts stored articles (count(*) costs PostgreSQL ~1 ms at 40,000 rows)
+POLL_S = 0.25  # how often the parent counts stored articles (its count(*) is in the PostgreSQL CPU figure)
 
 
 def run_processes(
