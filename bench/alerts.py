@@ -10,8 +10,9 @@ Replayed in event time through alerts.backtest (the live job's detection and pol
 
 Two figures for the surges: all injected ones detected within 2 windows, and the *qualifying* ones
 (monitor.surgegen.Score.qualifies: the hour's realized negative stories of the key are at least 3x the
-key's expected baseline; the generator draws a surge as a Poisson rate, and some hours draw far less than
-3x). Each missed surge is printed with its realized negatives, its expected baseline and whether it qualified.
+key's expected baseline, and at least MONITOR_ALERT_MIN_NEGATIVE; the generator draws a surge as a Poisson
+rate, and some hours draw far less than 3x). Each missed surge is printed with its realized negatives,
+its expected baseline and whether it qualified.
 """
 
 from __future__ import annotations
