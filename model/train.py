@@ -4,6 +4,12 @@ Recipe (see the README's model card for what the dev split said about it): all-M
 with frozen embedding tables, attention-pooling heads, AdamW with layer-wise learning-rate decay,
 linear warm-up then linear decay, label smoothing, square-root inverse-frequency class weights,
 length-bucketed batches, bf16 autocast where the hardware has it. Seeded and reproducible.
+
+Knowledge distillation (`teachers`): the student also matches the averaged, temperature-softened
+probabilities of trained checkpoints on every train example (Hinton et al. 2015), the usual way to fold an
+ensemble into one model of the shipped size. Teachers must have been trained on the same files with the
+same dev split (`split_seed`, `dev_fraction`), so dev stays held out from them too; `seed` alone varies
+initialisation and batch order between ensemble members.
 """
 
 from __future__ import annotations
@@ -61,7 +67,12 @@ class TrainConfig:
     label_smoothing: float = 0.1
     max_tokens: int = 64  # training only: tweets/headlines fit; inference defaults to 128
     dev_fraction: float = 0.1
-    seed: int = 13
+    seed: int = 13  # initialisation and batch order
+    split_seed: int = 13  # the dev split (and --limit's sample): keep it fixed across an ensemble
+    # Distillation: trained checkpoints whose averaged soft predictions the student also learns.
+    teachers: tuple[Path, ...] = ()
+    distill_weight: float = 0.5  # loss = (1 - w) * cross-entropy + w * T^2 * KL(teachers || student)
+    distill_temperature: float = 2.0
     # SEntFiN trains its own sentiment head (see EncoderConfig). Off: tried on 2026-11-25, tfn sentiment dev
     # accuracy after 4 epochs was 0.850 with it against 0.861 without.
     sentfin_own_head: bool = False
@@ -93,8 +104,8 @@ def load_examples(cfg: TrainConfig) -> tuple[list[Example], list[Example]]:
     dev: list[Example] = []
     for examples in files:
         if cfg.limit:
-            examples = random.Random(cfg.seed).sample(examples, min(cfg.limit, len(examples)))
-        t, d = stratified_split(examples, cfg.dev_fraction, cfg.seed)
+            examples = random.Random(cfg.split_seed).sample(examples, min(cfg.limit, len(examples)))
+        t, d = stratified_split(examples, cfg.dev_fraction, cfg.split_seed)
         train += t
         dev += d
     return train, dev
@@ -139,6 +150,48 @@ def batches(ids: list[list[int]], batch_size: int, rng: random.Random) -> list[l
         out += [part[k : k + batch_size] for k in range(0, len(part), batch_size)]
     rng.shuffle(out)
     return out
+
+
+def distill_loss(logits: torch.Tensor, soft: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(soft || softmax(logits / T)) per row, averaged, times T^2 so its gradients keep their scale
+    whatever the temperature (Hinton et al. 2015)."""
+    log_p = F.log_softmax(logits.float() / temperature, dim=-1)
+    return F.kl_div(log_p, soft, reduction="batchmean") * temperature**2
+
+
+def teacher_targets(
+    cfg: TrainConfig, ids: list[list[int]], meta: checkpoint.CheckpointMeta, device: torch.device,
+    dtype: torch.dtype | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teachers' averaged topic and sentiment probabilities at the distillation temperature, one row per
+    train example (both heads for every example; each row's own task picks its half)."""
+    topic: torch.Tensor | None = None
+    sentiment: torch.Tensor | None = None
+    t = cfg.distill_temperature
+    for path in cfg.teachers:
+        teacher, tmeta = checkpoint.load(path)
+        check_teacher(path, tmeta, meta, cfg)
+        out = run(teacher.to(device), ids, device, dtype, batch_size=256, temperatures=(t, t))
+        tp, sp = torch.from_numpy(out.topic_probs), torch.from_numpy(out.sentiment_probs)
+        topic, sentiment = (tp, sp) if topic is None or sentiment is None else (topic + tp, sentiment + sp)
+        del teacher
+    assert topic is not None and sentiment is not None
+    return topic / len(cfg.teachers), sentiment / len(cfg.teachers)
+
+
+def check_teacher(path: Path, teacher: checkpoint.CheckpointMeta, student: checkpoint.CheckpointMeta,
+                  cfg: TrainConfig) -> None:
+    """A teacher that saw other labels, other files or another dev split would leak into dev metrics."""
+    if teacher.topics != student.topics or teacher.sentiments != student.sentiments:
+        raise ValueError(f"teacher {path} has other label names than this run")
+    if teacher.train_files != student.train_files:
+        raise ValueError(f"teacher {path} was trained on other files (sha256 differ): dev would not be held out")
+    report_file = path.with_suffix(".train.json")
+    if report_file.is_file():
+        split = json.loads(report_file.read_text()).get("config", {})
+        theirs = (split.get("split_seed", split.get("seed")), split.get("dev_fraction"), split.get("limit"))
+        if theirs != (cfg.split_seed, cfg.dev_fraction, cfg.limit):
+            raise ValueError(f"teacher {path} used another dev split (split seed, dev fraction, limit {theirs})")
 
 
 def evaluate_dev(
@@ -209,6 +262,11 @@ def train(cfg: TrainConfig) -> TrainResult:
             p.name: sha256_file(p) for p in (cfg.topic_csv, cfg.sentiment_csv, cfg.sentfin_csv) if p
         },
     )
+    soft: tuple[torch.Tensor, torch.Tensor] | None = None
+    if cfg.teachers:
+        soft = teacher_targets(cfg, ids, meta, device, dtype)
+        print(f"distilling from {len(cfg.teachers)} teacher(s): weight {cfg.distill_weight}, "
+              f"temperature {cfg.distill_temperature}")
     for epoch in range(cfg.epochs):
         started = time.monotonic()
         bar = tqdm(batches(ids, cfg.batch_size, rng), desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=5)
@@ -232,10 +290,14 @@ def train(cfg: TrainConfig) -> TrainResult:
                     rows = head == h
                     if rows.any():
                         logits, _ = module(states[rows], pad[rows])
-                        ce = F.cross_entropy(
+                        task_loss = F.cross_entropy(
                             logits.float(), y[rows], weight=weight, label_smoothing=cfg.label_smoothing
                         )
-                        loss = loss + ce * rows.float().mean()  # each task weighted by its share of the batch
+                        if soft is not None:
+                            targets = soft[0 if h == 0 else 1][batch][rows.cpu()].to(device)
+                            task_loss = ((1 - cfg.distill_weight) * task_loss
+                                         + cfg.distill_weight * distill_loss(logits, targets, cfg.distill_temperature))
+                        loss = loss + task_loss * rows.float().mean()  # each task weighted by its share of the batch
             optim.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -262,5 +324,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     temperatures = calibrate(cfg.out, dev_ex, device, dtype)
     print(f"calibration temperatures (dev): {temperatures}")
     summary = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
+    summary["teachers"] = [{"path": str(p), "sha256": sha256_file(p)} for p in cfg.teachers]
     cfg.out.with_suffix(".train.json").write_text(json.dumps({"config": summary, "dev": best}, indent=1))
     return TrainResult(losses=losses, dev_metrics=best, checkpoint=cfg.out)

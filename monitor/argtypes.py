@@ -20,6 +20,31 @@ def positive_int(value: str) -> int:
     return n
 
 
+def _finite(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if x != x or x in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {value!r}")
+    return x
+
+
+def positive_float(value: str) -> float:
+    x = _finite(value)
+    if x <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {value!r}")
+    return x
+
+
+def unit_interval(value: str) -> float:
+    """A weight between 0 and 1, both included."""
+    x = _finite(value)
+    if not 0.0 <= x <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value!r}")
+    return x
+
+
 def duration(value: str) -> timedelta:
     """'365d', '12h', '2w', '90m' -> timedelta."""
     match = _DURATION.match(value)

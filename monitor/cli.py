@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from monitor.alerting import add_backtest_parser
-from monitor.argtypes import positive_int
+from monitor.argtypes import positive_float, positive_int, unit_interval
 from monitor.breaker import CircuitOpen
 from monitor.config import ConfigError, Settings, load_settings
 from monitor.deadletters_cmd import add_deadletters_parser
@@ -204,11 +204,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         _existing_file(p)
     if args.sentfin_csv:
         _existing_file(args.sentfin_csv)
+    for teacher in args.teacher:
+        _existing_file(teacher)
     cfg = TrainConfig(
         topic_csv=args.topic_csv, sentiment_csv=args.sentiment_csv, sentfin_csv=args.sentfin_csv,
         classes_txt=args.classes, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, device=args.device or "auto", tiny=args.tiny, limit=args.limit,
-        sentfin_own_head=args.sentfin_own_head,
+        sentfin_own_head=args.sentfin_own_head, split_seed=args.split_seed,
+        teachers=tuple(args.teacher), distill_weight=args.distill_weight,
+        distill_temperature=args.distill_temperature,
         max_steps=args.max_steps, **({"model_version": args.model_version} if args.model_version else {}),
     )
     result = train(cfg)
@@ -272,7 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=positive_int, default=5)
     train.add_argument("--batch-size", type=positive_int, default=32)
     train.add_argument("--lr", type=float, default=1e-4)
-    train.add_argument("--seed", type=int, default=13)
+    train.add_argument("--seed", type=int, default=13, help="initialisation and batch order")
+    train.add_argument("--split-seed", type=int, default=13, help="the dev split: keep it across an ensemble")
+    train.add_argument("--teacher", type=Path, action="append", default=[],
+                       help="distil from this trained checkpoint (repeat for an ensemble; same files and split)")
+    train.add_argument("--distill-weight", type=unit_interval, default=0.5,
+                       help="share of the loss that matches the teachers (default 0.5)")
+    train.add_argument("--distill-temperature", type=positive_float, default=2.0)
     train.add_argument("--device", choices=["auto", "cpu", "cuda"])
     train.add_argument("--model-version")
     train.add_argument("--sentfin-own-head", action="store_true", help="train SEntFiN on its own sentiment head")

@@ -55,3 +55,11 @@ def test_train_missing_file_is_one_line(tmp_path: Path) -> None:
     proc = run_monitor("train", "--out", str(tmp_path / "x.safetensors"), "--topic-csv", str(tmp_path / "no.csv"),
                        env=monitor_env())
     assert_one_line_error(proc, "train", "no such file")
+
+
+def test_train_bad_distillation_arguments_are_one_line(tmp_path: Path) -> None:
+    out = str(tmp_path / "x.safetensors")
+    proc = run_monitor("train", "--out", out, "--distill-weight", "1.5", env=monitor_env())
+    assert_one_line_error(proc, "train", "between 0 and 1")
+    proc = run_monitor("train", "--out", out, "--teacher", str(tmp_path / "none.safetensors"), env=monitor_env())
+    assert_one_line_error(proc, "train", "no such file")
