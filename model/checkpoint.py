@@ -16,7 +16,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from model.net import EncoderConfig, NewsClassifier, frozen_parameter_names, hf_to_ours
+from model.net import HF_TABLES, EncoderConfig, NewsClassifier, frozen_parameter_names, hf_to_ours
 from model.tokenize import backbone_dir
 
 BACKBONE = "all-MiniLM-L6-v2"
@@ -90,14 +90,31 @@ def read_meta(path: Path) -> CheckpointMeta:
 
 
 def load(path: Path | None = None) -> tuple[NewsClassifier, CheckpointMeta]:
-    """The model in fp32 on the CPU, in eval mode; the caller moves / casts it."""
+    """The model in fp32 on the CPU, in eval mode; the caller moves / casts it. Every weight comes either from
+    the checkpoint or, for a checkpoint with a backbone, from the backbone's embedding tables: nothing else
+    of the backbone is read, and nothing may be left at its random initialisation."""
     path = path or DEFAULT_CHECKPOINT
     if not path.is_file():
         raise FileNotFoundError(f"model checkpoint not found: {path}")
     meta = read_meta(path)
-    model = pretrained_model(meta.config) if meta.backbone else NewsClassifier(meta.config)
-    trained = {k: v.float() for k, v in load_file(str(path)).items()}
-    missing, unexpected = model.load_state_dict(trained, strict=False)
-    if unexpected or (not meta.backbone and missing):
+    model = NewsClassifier(meta.config)
+    weights = backbone_tables() if meta.backbone else {}
+    weights.update({k: v.float() for k, v in load_file(str(path)).items()})
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if unexpected or missing:
         raise ValueError(f"checkpoint {path} does not match its config: missing={missing} unexpected={unexpected}")
     return model.eval(), meta
+
+
+def backbone_tables() -> dict[str, torch.Tensor]:
+    """The pretrained embedding tables in fp32, under this module's names (read without the rest)."""
+    with safe_open(str(backbone_dir() / "model.safetensors"), framework="pt") as f:
+        return {ours: f.get_tensor(theirs).float() for ours, theirs in HF_TABLES.items()}
+
+
+def save_backbone_tables(dest: Path) -> None:
+    """The backbone's embedding tables alone, in fp16, under their Hugging Face names: all `load` reads of
+    the backbone, for a stand-in where the pip package cannot be installed (bench/device_kit.py)."""
+    with safe_open(str(backbone_dir() / "model.safetensors"), framework="pt") as f:
+        tables = {name: f.get_tensor(name).half().contiguous() for name in HF_TABLES.values()}
+    save_file(tables, str(dest))

@@ -28,6 +28,17 @@ def evaluate_examples(clf: Classifier, examples: list[Example]) -> dict[str, Any
     return report(probs, np.array([e.label for e in examples]), labels)
 
 
+def argmax_agreement(reference: Classifier, other: Classifier, examples: list[Example]) -> float:
+    """How often two ways of running the model (fp32 on the CPU against bf16, or a GPU) pick the same class
+    for the examples' task: the fast paths must agree with fp32 on at least 99 % of dev (issue 6)."""
+    ids = reference.tokenizer.ids([e.text for e in examples])
+    picks = []
+    for clf in (reference, other):
+        out = run(clf.model, ids, clf.device, clf.dtype, batch_size=128)
+        picks.append((out.topic_probs if examples[0].task == "topic" else out.sentiment_probs).argmax(1))
+    return float((picks[0] == picks[1]).mean())
+
+
 def evaluate_files(
     model_path: Path | None,
     device: str,

@@ -153,15 +153,20 @@ class NewsClassifier(nn.Module):
         return topic_logits, sentiment_logits, sentiment_weights
 
 
+# The embedding tables: this module's name -> the Hugging Face BertModel's. Training never changes them, so
+# the shipped checkpoint leaves them out and they load from the pretrained backbone (frozen_parameter_names).
+HF_TABLES = {
+    "embeddings.word.weight": "embeddings.word_embeddings.weight",
+    "embeddings.position.weight": "embeddings.position_embeddings.weight",
+    "embeddings.token_type.weight": "embeddings.token_type_embeddings.weight",
+}
+
+
 def hf_to_ours(hf: dict[str, Tensor], cfg: EncoderConfig) -> dict[str, Tensor]:
     """Renames a Hugging Face BertModel state dict (all-MiniLM-L6-v2) to this module's names."""
-    out = {
-        "embeddings.word.weight": hf["embeddings.word_embeddings.weight"],
-        "embeddings.position.weight": hf["embeddings.position_embeddings.weight"],
-        "embeddings.token_type.weight": hf["embeddings.token_type_embeddings.weight"],
-        "embeddings.ln.weight": hf["embeddings.LayerNorm.weight"],
-        "embeddings.ln.bias": hf["embeddings.LayerNorm.bias"],
-    }
+    out = {ours: hf[theirs] for ours, theirs in HF_TABLES.items()}
+    out["embeddings.ln.weight"] = hf["embeddings.LayerNorm.weight"]
+    out["embeddings.ln.bias"] = hf["embeddings.LayerNorm.bias"]
     for i in range(cfg.layers):
         p = f"encoder.layer.{i}."
         a = p + "attention.self."
@@ -179,4 +184,4 @@ def hf_to_ours(hf: dict[str, Tensor], cfg: EncoderConfig) -> dict[str, Tensor]:
 
 def frozen_parameter_names(model: NewsClassifier) -> set[str]:
     """What training never changes (so the shipped checkpoint leaves it out): the embedding tables."""
-    return {n for n, _ in model.named_parameters() if n.startswith("embeddings.") and not n.startswith("embeddings.ln")}
+    return {n for n, _ in model.named_parameters() if n in HF_TABLES}

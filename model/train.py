@@ -111,6 +111,22 @@ def load_examples(cfg: TrainConfig) -> tuple[list[Example], list[Example]]:
     return train, dev
 
 
+def dev_split(data_dir: Path) -> dict[str, list[Example]]:
+    """The dev split of a default training run over the shared data directory (the shipped model's), by
+    source file: what its dev metrics, the agreement checks and the regression guard are measured on."""
+    cfg = TrainConfig(
+        topic_csv=data_dir / "tfn_topic/topic_train.csv",
+        sentiment_csv=data_dir / "tfn_sentiment/sent_train.csv",
+        sentfin_csv=data_dir / "sentfin/SEntFiN.csv",
+        classes_txt=data_dir / "tfn_topic/classes.txt",
+        out=Path("unused"),
+    )
+    by_source: dict[str, list[Example]] = {}
+    for e in load_examples(cfg)[1]:
+        by_source.setdefault(e.source, []).append(e)
+    return by_source
+
+
 def class_weights(examples: list[Example], task: str, n: int) -> torch.Tensor:
     """1/sqrt(frequency), mean 1: helps rare classes (macro-F1) without wrecking accuracy."""
     counts = np.bincount([e.label for e in examples if e.task == task], minlength=n).astype(float)

@@ -12,8 +12,9 @@ import torch
 from model import checkpoint
 from model.classifier import Classifier, run
 from model.data import Example
+from model.evaluate import argmax_agreement
 from model.metrics import report
-from model.train import TrainConfig, load_examples
+from model.train import dev_split
 
 # Quality goals (issue 6). The guard allows 0.02 below the goal on a 500-example sample; where the shipped
 # model does not reach a goal (sentiment, see the README's model card), it guards the model's own dev figure
@@ -24,18 +25,7 @@ SLACK = 0.02
 
 @pytest.fixture(scope="module")
 def dev(shared_data: Path) -> dict[str, list[Example]]:
-    cfg = TrainConfig(  # the same files, seed and split as the shipped model's training run
-        topic_csv=shared_data / "tfn_topic/topic_train.csv",
-        sentiment_csv=shared_data / "tfn_sentiment/sent_train.csv",
-        sentfin_csv=shared_data / "sentfin/SEntFiN.csv",
-        classes_txt=shared_data / "tfn_topic/classes.txt",
-        out=Path("unused"),
-    )
-    _, dev_examples = load_examples(cfg)
-    by_source: dict[str, list[Example]] = {}
-    for e in dev_examples:
-        by_source.setdefault(e.source, []).append(e)
-    return by_source
+    return dev_split(shared_data)  # the same files, seed and split as the shipped model's training run
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +62,7 @@ def test_quality_regression_guard(fp32: Classifier, dev: dict[str, list[Example]
 def test_bf16_agrees_with_fp32_on_dev(fp32: Classifier, dev: dict[str, list[Example]]) -> None:
     bf16 = Classifier.load(device="cpu", precision="bf16")
     for source in ("tfn_topic", "tfn_sentiment"):
-        a = _probs(fp32, dev[source]).argmax(1)
-        b = _probs(bf16, dev[source]).argmax(1)
-        agreement = float((a == b).mean())
+        agreement = argmax_agreement(fp32, bf16, dev[source])
         assert agreement >= 0.99, (source, agreement)
 
 
@@ -84,7 +72,7 @@ def test_cuda_bf16_agrees_with_cpu_fp32(fp32: Classifier, dev: dict[str, list[Ex
     gpu = Classifier.load(device="cuda")
     assert gpu.dtype == torch.bfloat16
     for source in ("tfn_topic", "tfn_sentiment"):
-        agreement = float((_probs(fp32, dev[source]).argmax(1) == _probs(gpu, dev[source]).argmax(1)).mean())
+        agreement = argmax_agreement(fp32, gpu, dev[source])
         assert agreement >= 0.99, (source, agreement)
 
 
