@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, required=True, help="checkpoint file to write (.safetensors)")
     train.add_argument("--epochs", type=positive_int, default=5)
     train.add_argument("--batch-size", type=positive_int, default=32)
-    train.add_argument("--lr", type=float, default=1e-4)
+    train.add_argument("--lr", type=positive_float, default=1e-4)
     train.add_argument("--seed", type=int, default=13, help="initialisation and batch order")
     train.add_argument("--split-seed", type=int, default=13, help="the dev split: keep it across an ensemble")
     train.add_argument("--teacher", type=Path, action="append", default=[],
