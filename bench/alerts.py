@@ -21,6 +21,7 @@ import argparse
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from alerts.backtest import replay
 from alerts.history import History
@@ -53,15 +54,23 @@ def main() -> None:
     p.add_argument("--first-seed", type=int, default=1, help="seeds first .. first + seeds - 1 (1-5 were tuned on)")
     p.add_argument("--busy", type=float, default=300, help="stories per hour at the US open")
     p.add_argument("--alpha", type=float, default=Thresholds().alpha)
+    p.add_argument("--min-stories", type=int, default=Thresholds().min_stories)
     p.add_argument("--step-minutes", type=float, default=5)
     args = p.parse_args()
-    t = Thresholds(alpha=args.alpha)
+    t = Thresholds(alpha=args.alpha, min_stories=args.min_stories)
     step = timedelta(minutes=args.step_minutes)
     judged0 = START + timedelta(weeks=HISTORY_WEEKS)
     total_weeks = HISTORY_WEEKS + args.weeks
     surges = detected = qualifying = qualifying_detected = bursts_alerted = 0
     delays: list[float] = []
     false_injected = false_normal = 0
+    weekly_normal: list[int] = []  # false alerts in each judged week: the goal is at most 1 in every week
+    weekly_injected: list[int] = []
+
+    def per_week(alerts: list[Any]) -> list[int]:
+        weeks = [(a.at - judged0) // timedelta(weeks=1) for a in alerts]
+        return [weeks.count(w) for w in range(args.weeks)]
+
     started = time.perf_counter()
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         injected = [e for w in range(args.weeks) for e in week_events(judged0 + timedelta(weeks=w))]
@@ -78,11 +87,13 @@ def main() -> None:
                 qualifying_detected += sum(s.detected[q] is not None for q in s.qualifying)
                 delays += [d.total_seconds() / 60 for d in s.detected.values() if d is not None]
                 false_injected += len(s.false_alerts)
+                weekly_injected += per_week(s.false_alerts)
                 for b in (e for e in events_in if e.scope == "burst"):
                     bursts_alerted += any(e.event == "fire" and b.start <= e.at <= b.end + t.window
                                           for e in events)
             else:
                 false_normal += len(s.false_alerts)
+                weekly_normal += per_week(s.false_alerts)
             print(json.dumps({"seed": seed, "run": label, "stories": len(g.messages), "fires":
                               sum(e.event == "fire" for e in events),
                               "detected": f"{sum(d is not None for d in s.detected.values())}/{len(s.detected)}",
@@ -94,7 +105,8 @@ def main() -> None:
                                          for m in s.missed],
                               "false": [f"{e.scope}/{e.key} {e.at:%a %H:%M}" for e in s.false_alerts]}))
     weeks = args.seeds * args.weeks
-    print(json.dumps({"bench": "alerts", "busy_per_hour": args.busy, "alpha": args.alpha, "judged_weeks": weeks,
+    print(json.dumps({"bench": "alerts", "busy_per_hour": args.busy, "alpha": args.alpha,
+                      "min_stories": args.min_stories, "judged_weeks": weeks,
                       "seeds": f"{args.first_seed}-{args.first_seed + args.seeds - 1}",
                       "step_minutes": args.step_minutes, "surges": surges, "detected_within_2_windows": detected,
                       "qualifying_surges": qualifying, "qualifying_detected_within_2_windows": qualifying_detected,
@@ -102,6 +114,9 @@ def main() -> None:
                       "max_delay_min": max(delays) if delays else None,
                       "false_alerts_per_week_normal": false_normal / weeks,
                       "false_alerts_per_week_with_injections": false_injected / weeks,
+                      "most_false_alerts_in_a_week_normal": max(weekly_normal, default=0),
+                      "weeks_with_over_1_false_alert_normal": sum(n > 1 for n in weekly_normal),
+                      "most_false_alerts_in_a_week_with_injections": max(weekly_injected, default=0),
                       "bursts": 2 * weeks, "bursts_alerted": bursts_alerted,
                       "seconds": round(time.perf_counter() - started, 1)}))
 

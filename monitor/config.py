@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     alert_alpha: float = Field(0.001, gt=0, lt=1)  # per run, over the keys tested (alert_correction)
     alert_correction: Literal["bh", "bonferroni"] = "bh"  # Benjamini-Hochberg or Bonferroni over the keys
     alert_weigh_scopes: bool = False  # market, topics and tickers each get a third of alert_alpha
-    alert_min_stories: int = Field(8, ge=1)  # distinct stories in the window
+    alert_min_stories: int = Field(5, ge=1)  # distinct stories in the window (5: as many as min_negative)
     alert_min_negative: int = Field(5, ge=1)  # distinct negative stories in the window
     alert_min_odds_ratio: float = Field(2.0, ge=1)  # effect size to fire
     alert_resolve_odds_ratio: float = Field(1.5, ge=1)  # hysteresis: resolves below this odds ratio ...

@@ -125,7 +125,7 @@ BASE = baseline_from([Counts(100, 25)] * 12, [], [], 0.25, T)
     [
         (Counts(60, 30), 5, True, True, "surge"),  # 3x the odds, plenty of stories
         (Counts(400, 100), 20, False, False, "odds ratio"),  # volume burst, usual mix
-        (Counts(6, 5), 1, False, True, "stories"),  # too few stories
+        (Counts(4, 4), 1, False, True, "stories"),  # too few stories
         (Counts(40, 4), 1, False, False, "negative"),  # too few negatives
         (Counts(30, 13), 40, False, True, "adjusted p"),  # significant alone, not after 40 tests
         (Counts(1000, 360), 1, False, True, "odds ratio"),  # significant but small effect
