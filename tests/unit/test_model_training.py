@@ -17,18 +17,23 @@ from model.train import TrainConfig, distill_loss, load_examples, train
 from tests.model_fixtures import make_tiny_checkpoint
 
 
+def _tiny_config(shared_data: Path, out: Path, **kw: object) -> TrainConfig:
+    """A tiny random-init run on a 150-example sample of each file; `kw` overrides any field."""
+    fields: dict[str, object] = {
+        "topic_csv": shared_data / "tfn_topic/topic_train.csv",
+        "sentiment_csv": shared_data / "tfn_sentiment/sent_train.csv",
+        "sentfin_csv": shared_data / "sentfin/SEntFiN.csv",
+        "classes_txt": shared_data / "tfn_topic/classes.txt",
+        "out": out, "epochs": 8, "tiny": True, "limit": 150, "batch_size": 16, "device": "cpu",
+        "model_version": "tiny-student",
+    }
+    return TrainConfig(**{**fields, **kw})  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="module")
 def tiny_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("tiny") / "tiny.safetensors"
-    cfg = TrainConfig(
-        topic_csv=shared_data / "tfn_topic/topic_train.csv",
-        sentiment_csv=shared_data / "tfn_sentiment/sent_train.csv",
-        sentfin_csv=shared_data / "sentfin/SEntFiN.csv",
-        classes_txt=shared_data / "tfn_topic/classes.txt",
-        out=out, epochs=8, tiny=True, limit=150, max_steps=160, batch_size=16, head_lr=5e-3, device="cpu",
-        model_version="tiny-test",
-    )
-    return train(cfg)
+    return train(_tiny_config(shared_data, out, max_steps=160, head_lr=5e-3, model_version="tiny-test"))
 
 
 def test_tiny_model_loss_falls(tiny_run) -> None:
@@ -79,18 +84,6 @@ def test_distill_loss_is_zero_at_the_teacher_and_pulls_toward_it() -> None:
     with torch.no_grad():
         after = distill_loss(student - 1.0 * student.grad, soft, 2.0)
     assert after.item() < before.item()  # a gradient step moves the student toward the teacher
-
-
-def _tiny_config(shared_data: Path, out: Path, **kw: object) -> TrainConfig:
-    """tiny_run's data, limit and split; `kw` sets the rest."""
-    return TrainConfig(
-        topic_csv=shared_data / "tfn_topic/topic_train.csv",
-        sentiment_csv=shared_data / "tfn_sentiment/sent_train.csv",
-        sentfin_csv=shared_data / "sentfin/SEntFiN.csv",
-        classes_txt=shared_data / "tfn_topic/classes.txt",
-        out=out, epochs=8, tiny=True, limit=150, batch_size=16, device="cpu", model_version="tiny-student",
-        **kw,  # type: ignore[arg-type]
-    )
 
 
 def test_student_learns_the_teachers_answers(tiny_run, shared_data: Path, tmp_path: Path) -> None:
