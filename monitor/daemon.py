@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 # kafka-python reconnects by itself and its poll() raises nothing while the broker is gone; with no live
 # connection for this long we call the broker unreachable (a shorter gap is a routine reconnect).
 BROKER_GRACE_S = 5.0
+COMMIT_RETRY_S = 2.0  # between tries to commit the offsets an outage left uncommitted
 
 
 @dataclass
@@ -98,6 +99,11 @@ class Daemon:
         self.carry: list[RawMessage] = []
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
         self.in_flight: InFlight | None = None
+        # Offsets of stored batches whose commit failed in a broker outage. The consumer's position is
+        # already past them, so nothing re-reads them in this process: they are committed with the next
+        # batch, or alone once the broker is back (a quiet partition has no next batch), or at shutdown.
+        self.unacknowledged: dict[tuple[str, int], int] = {}
+        self._commit_retry_at = 0.0
 
     def stop(self) -> None:
         """Safe from a signal handler: the loop notices within one poll timeout."""
@@ -110,6 +116,8 @@ class Daemon:
         try:
             self._loop(self.source)
             self._settle(self.source)  # the last batch handed to the writer: store it, commit its offsets
+            if self.unacknowledged and self.broker_ok:
+                self._commit(self.source, {})  # one last try for offsets an outage left uncommitted
         except CircuitOpen as e:
             log.error("%s; stopping without storing or committing this batch. Fix the producer, or raise the "
                       "limit to dead-letter them (then `monitor deadletters replay` after a decoder fix)", e)
@@ -146,6 +154,8 @@ class Daemon:
             self._watch_broker(source)
             if self.in_flight is not None and self.in_flight.write.done():
                 self._settle(source)  # commit as soon as it is stored, not when the next batch is ready
+            elif self.unacknowledged and self.broker_ok and time.monotonic() >= self._commit_retry_at:
+                self._commit(source, {})
             if len(batcher) and batcher.ready():
                 self._process(source, batcher.take())
             if time.monotonic() - last_lag > 5:
@@ -235,14 +245,7 @@ class Daemon:
                 return False
             stored = retried
         result = self.pipeline.account(flight.records, flight.decoded, stored, flight.started)
-        try:
-            source.commit(next_offsets(flight.records))
-        except BrokerUnavailable as e:
-            # The batch IS stored; it is read again later and the idempotent upsert drops the copies.
-            self._broker_lost(f"{e}; the stored batch will be re-delivered and deduplicated")
-        except CommitFailed as e:  # a rebalance can revoke partitions mid-batch
-            # The batch IS stored; the new owner re-reads it and the idempotent upsert drops the copies.
-            log.warning("offset commit failed after store (%s); re-delivery will be deduplicated", e)
+        self._commit(source, next_offsets(flight.records))
         self.stats.batches += 1
         self.stats.consumed += result.consumed
         self.stats.stored += result.stored
@@ -251,6 +254,26 @@ class Daemon:
         log.debug("batch: %d consumed, %d stored, %d dead letters in %.3fs",
                   result.consumed, result.stored, result.dead_letters, result.seconds)
         return True
+
+    def _commit(self, source: KafkaSource, offsets: dict[tuple[str, int], int]) -> None:
+        """Commit a stored batch's offsets together with any an earlier outage left uncommitted."""
+        for part, offset in self.unacknowledged.items():
+            offsets = {**offsets, part: max(offset, offsets.get(part, 0))}
+        if not offsets:
+            return
+        try:
+            source.commit(offsets)
+            self.unacknowledged = {}
+        except BrokerUnavailable as e:
+            # The batches ARE stored. Keep their offsets and try again (a restart before then re-reads
+            # them, and the idempotent upsert drops the copies).
+            self.unacknowledged = offsets
+            self._commit_retry_at = time.monotonic() + COMMIT_RETRY_S
+            self._broker_lost(f"{e}; offsets of stored batches will be committed when it is back")
+        except CommitFailed as e:  # a rebalance can revoke partitions mid-batch
+            # The batches ARE stored; the partitions' new owner re-reads them and the upsert drops the copies.
+            self.unacknowledged = {}
+            log.warning("offset commit failed after store (%s); re-delivery will be deduplicated", e)
 
     def _abandon_in_flight(self) -> None:
         """On the way out after an error: let a running write finish (it commits or rolls back as a whole)

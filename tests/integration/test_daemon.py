@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from consumers.source import KafkaSink, KafkaSource, ensure_topic
+from consumers.source import BrokerUnavailable, KafkaSink, KafkaSource, ensure_topic
 from monitor import app
 from monitor.config import Settings
 from monitor.daemon import Daemon
@@ -188,3 +188,48 @@ def test_healthz_and_metrics(kafka_broker, pg_engine, topic, start, settings_for
         assert err.value.code == 503
     finally:
         ops.stop()
+
+
+def test_offsets_an_outage_left_uncommitted_are_committed_when_the_broker_is_back(
+    kafka_broker, pg_engine, topic, settings_for
+) -> None:
+    """Batches stored while the coordinator is unreachable lose their commit. Their partitions may then stay
+    quiet (the end of a burst), so no later batch carries the offsets: the daemon must retry them itself."""
+    produce(kafka_broker.bootstrap_servers, topic, news(120, topic))
+    settings = settings_for(topic)
+    database = app.open_database(settings)
+    pipeline = app.make_pipeline(settings, app.classify_fn(app.load_classifier(settings), 128), database)
+    daemon = app.make_daemon(settings, pipeline)
+    outage = threading.Event()
+    outage.set()
+    done: list[dict] = []  # commits that reached the broker
+    connect = daemon.connect
+
+    def connect_through_an_outage() -> KafkaSource:
+        source = connect()
+        real_commit = source.commit
+
+        def commit(offsets: dict, timeout_ms: int = 10_000) -> None:
+            if outage.is_set():  # what kafka-python's commit gives when the coordinator is gone
+                raise BrokerUnavailable("injected: coordinator unreachable")
+            real_commit(offsets, timeout_ms)
+            done.append(dict(offsets))
+
+        source.commit = commit  # type: ignore[method-assign]
+        return source
+
+    daemon.connect = connect_through_an_outage
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: stored(pg_engine, topic)[0] >= 120)
+        time.sleep(1)
+        assert done == [] and daemon.unacknowledged, "the outage should have left the offsets uncommitted"
+        outage.clear()  # the broker is back; no message will come again
+        wait_for(lambda: sum(done[-1].values()) == 120 if done else False, timeout=20)
+        assert daemon.unacknowledged == {}
+    finally:
+        daemon.stop()
+        thread.join(timeout=20)
+    assert committed_total(kafka_broker.bootstrap_servers, topic, f"group-{topic}") == 120
+    assert stored(pg_engine, topic) == (120, 120)
