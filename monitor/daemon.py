@@ -257,8 +257,7 @@ class Daemon:
 
     def _commit(self, source: KafkaSource, offsets: dict[tuple[str, int], int]) -> None:
         """Commit a stored batch's offsets together with any an earlier outage left uncommitted."""
-        for part, offset in self.unacknowledged.items():
-            offsets = {**offsets, part: max(offset, offsets.get(part, 0))}
+        offsets = offsets | {part: max(offset, offsets.get(part, 0)) for part, offset in self.unacknowledged.items()}
         if not offsets:
             return
         try:
