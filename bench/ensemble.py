@@ -15,33 +15,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bench.common import DEFAULT_DATA, machine, print_machine, summary_line
-from model.classifier import Classifier, run
-from model.metrics import report
+from model.classifier import Classifier
+from model.evaluate import averaged, score, task_probabilities
 from model.train import dev_split
 
 SOURCES = ("tfn_topic", "tfn_sentiment", "sentfin")
 
 
-def dev_probabilities(clf: Classifier, dev: dict[str, list[Any]]) -> dict[str, np.ndarray]:
+def figures(clf: Classifier, dev: dict[str, list[Any]], probs: dict[str, Any]) -> dict[str, Any]:
     out = {}
-    for source in SOURCES:
-        examples = dev[source]
-        res = run(clf.model, clf.tokenizer.ids([e.text for e in examples]), clf.device, clf.dtype,
-                  batch_size=256, temperatures=clf.temperatures)
-        out[source] = res.topic_probs if examples[0].task == "topic" else res.sentiment_probs
-    return out
-
-
-def scores(probs: dict[str, np.ndarray], dev: dict[str, list[Any]], clf: Classifier) -> dict[str, Any]:
-    figures = {}
     for source, p in probs.items():
-        labels = clf.meta.topics if dev[source][0].task == "topic" else clf.meta.sentiments
-        r = report(p, np.array([e.label for e in dev[source]]), labels)
-        figures[source] = {"accuracy": round(r["accuracy"], 4), "macro_f1": round(r["macro_f1"], 4)}
-    return figures
+        r = score(clf, dev[source], p)
+        out[source] = {"accuracy": round(r["accuracy"], 4), "macro_f1": round(r["macro_f1"], 4)}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,12 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     members = []
     for path in args.checkpoints:
         clf = Classifier.load(path, device="cpu", precision="fp32")
-        probs = dev_probabilities(clf, dev)
+        probs = {source: task_probabilities(clf, dev[source]) for source in SOURCES}
         members.append(probs)
         print(summary_line("ensemble_member", {"checkpoint": str(path), "model_version": clf.model_version,
-                                               "dev": scores(probs, dev, clf)}))
-    mean = {s: np.mean([m[s] for m in members], axis=0) for s in SOURCES}
-    print(summary_line("ensemble", {"members": len(members), "dev": scores(mean, dev, clf)}))
+                                               "dev": figures(clf, dev, probs)}))
+    mean = {source: averaged([m[source] for m in members]) for source in SOURCES}
+    print(summary_line("ensemble", {"members": len(members), "dev": figures(clf, dev, mean)}))
     return 0
 
 

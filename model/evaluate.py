@@ -19,13 +19,25 @@ def _sample(examples: list[Example], limit: int | None, seed: int = 0) -> list[E
     return examples
 
 
-def evaluate_examples(clf: Classifier, examples: list[Example]) -> dict[str, Any]:
-    task = examples[0].task
+def task_probabilities(clf: Classifier, examples: list[Example]) -> np.ndarray:
+    """Calibrated probabilities of the examples' task (all examples share one), a row each."""
     ids = clf.tokenizer.ids([e.text for e in examples])
     out = run(clf.model, ids, clf.device, clf.dtype, batch_size=256, temperatures=clf.temperatures)
-    probs = out.topic_probs if task == "topic" else out.sentiment_probs
-    labels = clf.meta.topics if task == "topic" else clf.meta.sentiments
+    return out.topic_probs if examples[0].task == "topic" else out.sentiment_probs
+
+
+def score(clf: Classifier, examples: list[Example], probs: np.ndarray) -> dict[str, Any]:
+    labels = clf.meta.topics if examples[0].task == "topic" else clf.meta.sentiments
     return report(probs, np.array([e.label for e in examples]), labels)
+
+
+def averaged(probs: list[np.ndarray]) -> np.ndarray:
+    """An ensemble's probabilities: the mean of its members'."""
+    return np.mean(probs, axis=0)
+
+
+def evaluate_examples(clf: Classifier, examples: list[Example]) -> dict[str, Any]:
+    return score(clf, examples, task_probabilities(clf, examples))
 
 
 def argmax_agreement(reference: Classifier, other: Classifier, examples: list[Example]) -> float:
