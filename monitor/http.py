@@ -15,6 +15,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from monitor import metrics  # noqa: F401 - registers every metric, labelled ones at 0, before the first scrape
+
 log = logging.getLogger(__name__)
 
 Health = Callable[[], tuple[bool, dict[str, Any]]]
