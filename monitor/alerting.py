@@ -11,11 +11,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from alerts.slack import ConsoleNotifier, DeliveryPolicy, DrainResult, Notifier, SlackNotifier, deliver_due, make_client
 from alerts.surge import Thresholds
 from monitor import metrics
-from monitor.argtypes import instant
+from monitor.argtypes import instant, whole_seconds
 from monitor.config import Settings
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,22 @@ def thresholds(settings: Settings) -> Thresholds:
     )
 
 
+def alert_destination(settings: Settings) -> str:
+    """Where alerts go, for the startup log: channel and API host, never the token."""
+    if settings.slack_token is None:
+        return ("the log and the console only: no Slack token (set MONITOR_SLACK_TOKEN or "
+                "MONITOR_SLACK_TOKEN_FILE to post to Slack)")
+    host = urlsplit(settings.slack_base_url).hostname or "?"
+    return f"Slack channel {settings.slack_channel} via {host}"
+
+
 def make_notifier(settings: Settings, write: Callable[[str], None] = print) -> Notifier:
-    """Slack when a token is configured; otherwise the log and the console (never an error)."""
-    if settings.slack_token is None or not settings.slack_token.get_secret_value():
+    """Slack when a token is configured; otherwise the log and the console (said at startup, loudly)."""
+    destination = alert_destination(settings)
+    if settings.slack_token is None:
+        log.warning("surge alerts go to %s", destination)
         return ConsoleNotifier(write)
+    log.info("surge alerts go to %s", destination)
     client = make_client(settings.slack_token.get_secret_value(), settings.slack_base_url)
     return SlackNotifier(client, settings.slack_channel)
 
@@ -69,7 +82,7 @@ def detect_and_deliver(
                 if decision.action == "fire":
                     metrics.ALERTS_FIRED.labels(surge.scope).inc()
         drained = deliver_due(database.sessions, notifier, now(), policy)
-        for outcome in ("sent", "retried", "failed"):
+        for outcome in metrics.DELIVERY_OUTCOMES:
             metrics.ALERT_DELIVERIES.labels(outcome).inc(getattr(drained, outcome))
         return drained
     except Exception as e:
@@ -101,7 +114,7 @@ def add_backtest_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--input", type=Path, help="a JSON-lines file to ingest first (through the normal pipeline)")
     p.add_argument("--since", type=instant, help="ISO 8601 (default: the start of the stored history)")
     p.add_argument("--until", type=instant, help="ISO 8601 (default: the end of the stored history)")
-    p.add_argument("--step-seconds", type=int, default=None,
+    p.add_argument("--step-seconds", type=whole_seconds, default=None,
                    help="detection interval in event time (default: MONITOR_DETECT_INTERVAL_SECONDS)")
     p.set_defaults(fn=cmd_backtest)
     return p
@@ -145,10 +158,18 @@ def run_backtest(
         print("backtest: no stored articles", file=err)
         return 0
     t = thresholds(settings)
-    since = since or first
-    until = until or last + timedelta(seconds=1)
-    step = timedelta(seconds=step_seconds or settings.detect_interval_seconds)
-    spans = [(since - t.lookback, until)]
+    # A replay never runs over empty time: before the first stored article (less the look-back) and after
+    # the last (plus a window, for the resolves) no alert can change, and `--since 0001-01-01` with a one-minute
+    # step would otherwise loop for a billion steps.
+    if since is not None and until is not None and until <= since:
+        raise ValueError(f"--until ({until.isoformat()}) must be after --since ({since.isoformat()})")
+    since = max(since or first, _shift(first, -t.window))
+    until = min(until or _shift(last, timedelta(seconds=1)), _shift(last, t.window + timedelta(seconds=1)))
+    step_s = step_seconds if step_seconds is not None else settings.detect_interval_seconds
+    if step_s < 1:  # run_backtest is also called from code: the CLI's argparse type only guards the command
+        raise ValueError(f"--step-seconds must be at least 1, got {step_s}")
+    step = timedelta(seconds=step_s)
+    spans = [(_shift(since, -t.lookback), until)]
     stories = [story_of(r) for r in database.read(lambda s: alerts_repo.load_stories(s, spans))]
     fired = resolved = 0
     keys: set[tuple[str, str]] = set()
@@ -162,3 +183,11 @@ def run_backtest(
                                   "step_seconds": step.total_seconds(), "stories": len(stories), "fired": fired,
                                   "resolved": resolved, "keys": len(keys)}}), file=err)
     return 0
+
+
+def _shift(at: datetime, by: timedelta) -> datetime:
+    """at + by, clamped to datetime's range: stored timestamps may sit near year 1 or 9999."""
+    try:
+        return at + by
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC) if by < timedelta(0) else datetime.max.replace(tzinfo=UTC)

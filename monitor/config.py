@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
+
+from monitor.config_files import ConfigError, read_token_file, read_toml, valid_token
 
 DEFAULT_DATABASE_URL = "sqlite:///monitor.sqlite"
 
@@ -89,10 +91,58 @@ class Settings(BaseSettings):
             raise ValueError("must be a JSON object")
         return v
 
+    @field_validator("slack_token", mode="before")
+    @classmethod
+    def _token(cls, v: Any) -> Any:
+        # docker-compose passes ${MONITOR_SLACK_TOKEN:-}: an empty (or blank) token means "not set", so that
+        # MONITOR_SLACK_TOKEN_FILE is used. ConfigError, not ValueError: the value must never be echoed.
+        raw = v.get_secret_value() if isinstance(v, SecretStr) else v
+        if isinstance(raw, str):
+            raw = raw.strip()
+            if not raw:
+                return None
+            if not valid_token(raw):
+                raise ConfigError("MONITOR_SLACK_TOKEN: holds spaces, several lines or characters a token cannot "
+                                  "contain (the value is not shown)")
+            return SecretStr(raw)
+        return v
+
+    @field_validator("slack_token_file", mode="before")
+    @classmethod
+    def _blank_path_is_unset(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("slack_channel")
+    @classmethod
+    def _channel(cls, v: str) -> str:
+        v = v.strip()
+        if any(c.isspace() or not c.isprintable() for c in v):
+            raise ValueError("a channel name or id cannot hold spaces or control characters")
+        return v
+
+    @field_validator("slack_base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        from urllib.parse import urlsplit
+
+        v = v.strip()
+        try:
+            parts = urlsplit(v)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL, e.g. https://slack.com/api/")
+        return v
+
     @model_validator(mode="after")
     def _token_from_file(self) -> Settings:
-        if self.slack_token is None and self.slack_token_file is not None:
-            self.slack_token = SecretStr(self.slack_token_file.read_text().strip())
+        if self.slack_token_file is not None:
+            if self.slack_token is not None:
+                # Two sources of one secret: whichever won, rotating the other would silently do nothing.
+                raise ConfigError("MONITOR_SLACK_TOKEN and MONITOR_SLACK_TOKEN_FILE are both set: set only one")
+            self.slack_token = SecretStr(read_token_file(self.slack_token_file))
+        if self.slack_token is not None and not self.slack_channel:
+            raise ConfigError("MONITOR_SLACK_CHANNEL: empty while a Slack token is set; name the channel alerts go to")
         return self
 
     @classmethod
@@ -105,14 +155,24 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        toml = os.environ.get("MONITOR_CONFIG_FILE")
-        if toml:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        toml = os.environ.get("MONITOR_CONFIG_FILE", "").strip()
+        if toml:  # named: it must be there and valid (monitor.config_files), never silent defaults
+            sources.append(_TomlFile(settings_cls, read_toml(Path(toml), settings_cls.model_fields)))
         return tuple(sources)
 
 
-class ConfigError(Exception):
-    """A setting is wrong; the message is one line, fit for the terminal."""
+class _TomlFile(PydanticBaseSettingsSource):
+    """The values of MONITOR_CONFIG_FILE, already read and checked; the environment wins over them."""
+
+    def __init__(self, settings_cls: type[BaseSettings], values: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self.values = values
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -123,6 +183,6 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise ConfigError(f"MONITOR_{where.upper()}: {first['msg']}") from None
+        raise ConfigError(f"MONITOR_{where.upper()}: {first['msg'].removeprefix('Value error, ')}") from None
     except OSError as e:
         raise ConfigError(f"cannot read a settings file: {e}") from None

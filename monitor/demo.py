@@ -48,6 +48,9 @@ def run_demo(settings: Settings, n: int = 2000) -> int:
     from consumers.broker import EmbeddedBroker
     from consumers.source import KafkaSink, ensure_topic
 
+    # Say where alerts go, as `monitor run` does: a configured token is not used here.
+    print("surge alerts: printed here; the demo never posts to Slack"
+          + (" (the configured Slack token is not used)" if settings.slack_token is not None else ""))
     print("starting the bundled Kafka-protocol broker ...")
     with EmbeddedBroker() as broker:
         s = _demo_settings(settings, broker.bootstrap_servers)
