@@ -75,10 +75,12 @@ class SlackNotifier:
         response = self.client.chat_postMessage(
             channel=thread.channel if thread else self.channel,
             thread_ts=thread.ts if thread else None,
-            text=message.fallback_text(kind, payload),
+            text=message.slack_text(kind, payload),
             blocks=message.blocks(kind, payload),
             metadata={"event_type": METADATA_EVENT, "event_payload": {"idempotency_key": idempotency_key}},
+            # Article data cannot steer Slack (alerts.message escapes it); never link_names, no previews.
             unfurl_links=False,
+            unfurl_media=False,
         )
         delivered = Delivered(str(response.get("channel") or self.channel), str(response["ts"]))
         if kind == "fire" and self.chart and payload.get("series"):
@@ -90,11 +92,10 @@ class SlackNotifier:
         from alerts.chart import render_chart
 
         try:
-            png = render_chart(payload["series"], payload["baseline"],
-                               f"Negative share, last 24 h: {message.subject(payload)}")
+            png = render_chart(payload["series"], payload["baseline"], message.chart_title(payload))
             self.client.files_upload_v2(
                 channel=where.channel, thread_ts=where.ts, content=png, filename="negative-share-24h.png",
-                title=f"Negative share vs baseline: {message.subject(payload)}",
+                title=message.plain(f"Negative share vs baseline: {message.subject(payload)}", 250),
             )
         except (SlackClientError, OSError, ValueError) as e:
             log.warning("alert chart upload failed (the alert itself was delivered): %s", e)
