@@ -1,8 +1,20 @@
-"""Prometheus metrics (prometheus-client), served on /metrics by monitor.http."""
+"""Prometheus metrics (prometheus-client), served on /metrics by monitor.http.
+
+Every labelled counter whose label values are known in advance is created at 0 for each of them on import:
+a series that only appears with its first event makes `rate()` and `increase()` show nothing instead of 0,
+and an alert on "any failed delivery" cannot tell "none yet" from "not scraped". Code that counts uses the
+tuples below, and tests/unit/test_prometheus_metrics.py checks that no other value is counted.
+"""
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
+
+from alerts.surge import SCOPES
+
+# Values of the labels, all exported from startup.
+DELIVERY_OUTCOMES: tuple[str, ...] = ("sent", "retried", "failed")
+DETECTION_OUTCOMES: tuple[str, ...] = ("ran", "skipped_locked", "database_unavailable", "error")
 
 CONSUMED = Counter("monitor_articles_consumed", "Messages taken from Kafka or an ingest file")
 STORED = Counter("monitor_articles_stored", "New articles stored (redeliveries not counted)")
@@ -21,3 +33,10 @@ KAFKA_UP = Gauge("monitor_kafka_up", "1 while the consumer holds a broker connec
 ALERTS_FIRED = Counter("monitor_alerts_fired", "Surge alerts fired", ["scope"])
 ALERT_DELIVERIES = Counter("monitor_alert_deliveries", "Alert outbox delivery attempts", ["outcome"])
 DETECTION_RUNS = Counter("monitor_detection_runs", "Surge detection runs", ["outcome"])
+
+for _scope in SCOPES:
+    ALERTS_FIRED.labels(_scope)
+for _outcome in DELIVERY_OUTCOMES:
+    ALERT_DELIVERIES.labels(_outcome)
+for _outcome in DETECTION_OUTCOMES:
+    DETECTION_RUNS.labels(_outcome)
