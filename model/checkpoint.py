@@ -84,26 +84,82 @@ def save(model: NewsClassifier, meta: CheckpointMeta, path: Path) -> None:
     save_file(tensors, str(path), metadata=meta.to_strings())
 
 
+class CheckpointError(ValueError):
+    """A file that is not a usable checkpoint of this model: the message is one line naming the file."""
+
+
 def read_meta(path: Path) -> CheckpointMeta:
-    with safe_open(str(path), framework="pt") as f:
-        return CheckpointMeta.from_strings(f.metadata())
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = CheckpointMeta.from_strings(f.metadata() or {})
+    except OSError as e:
+        raise CheckpointError(f"cannot read model checkpoint {path}: {e.strerror or e}") from e
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 - safetensors, JSON, config and key errors all mean "not a checkpoint"
+        raise CheckpointError(f"not a model checkpoint: {path} ({_reason(e)})") from e
+    problem = _implausible(meta)
+    if problem:
+        raise CheckpointError(f"not a model checkpoint of this project: {path} ({problem})")
+    return meta
+
+
+# Far above any encoder this project trains (MiniLM: 384 wide, 6 layers), far below what would exhaust memory
+# while building the network from a hostile file's config.
+_CONFIG_LIMITS = {"vocab_size": 1_000_000, "hidden": 4096, "layers": 48, "heads": 64, "intermediate": 16_384,
+                  "max_positions": 8192, "type_vocab": 16, "n_topics": 10_000, "n_sentiments": 100}
+
+
+def _implausible(meta: CheckpointMeta) -> str | None:
+    cfg = meta.config
+    for name, limit in _CONFIG_LIMITS.items():
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
+            return f"config {name}={value!r} outside 1..{limit}"
+    if cfg.hidden % cfg.heads:
+        return f"config hidden={cfg.hidden} is not a multiple of heads={cfg.heads}"
+    for name, labels, n in (("topics", meta.topics, cfg.n_topics), ("sentiments", meta.sentiments, cfg.n_sentiments)):
+        if not isinstance(labels, list) or len(labels) != n or not all(isinstance(x, str) for x in labels):
+            return f"{name}: expected {n} label strings"
+    if not 8 <= meta.max_tokens <= cfg.max_positions:
+        return f"max_tokens={meta.max_tokens} outside 8..{cfg.max_positions}"
+    return None
 
 
 def load(path: Path | None = None) -> tuple[NewsClassifier, CheckpointMeta]:
     """The model in fp32 on the CPU, in eval mode; the caller moves / casts it. Every weight comes either from
     the checkpoint or, for a checkpoint with a backbone, from the backbone's embedding tables: nothing else
-    of the backbone is read, and nothing may be left at its random initialisation."""
+    of the backbone is read, and nothing may be left at its random initialisation.
+
+    A file that is not a checkpoint of this model (random bytes, empty, another model's tensors, a directory)
+    raises CheckpointError, one line: the commands print it instead of a traceback."""
     path = path or DEFAULT_CHECKPOINT
+    if path.is_dir():
+        raise CheckpointError(f"model checkpoint is a directory, not a file: {path}")
     if not path.is_file():
         raise FileNotFoundError(f"model checkpoint not found: {path}")
     meta = read_meta(path)
-    model = NewsClassifier(meta.config)
-    weights = backbone_tables() if meta.backbone else {}
-    weights.update({k: v.float() for k, v in load_file(str(path)).items()})
-    missing, unexpected = model.load_state_dict(weights, strict=False)
+    try:
+        model = NewsClassifier(meta.config)
+        weights = backbone_tables() if meta.backbone else {}
+        weights.update({k: v.float() for k, v in load_file(str(path)).items()})
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except OSError as e:
+        raise CheckpointError(f"cannot read model checkpoint {path}: {e.strerror or e}") from e
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 - wrong shapes, dtypes or config values: not a checkpoint of ours
+        raise CheckpointError(f"checkpoint {path} does not fit this model ({_reason(e)})") from e
     if unexpected or missing:
-        raise ValueError(f"checkpoint {path} does not match its config: missing={missing} unexpected={unexpected}")
+        raise CheckpointError(f"checkpoint {path} does not match its config: "
+                              f"{len(missing)} missing tensor(s) {missing[:3]}, "
+                              f"{len(unexpected)} unexpected {unexpected[:3]}")
     return model.eval(), meta
+
+
+def _reason(e: BaseException) -> str:
+    first = (str(e).strip().splitlines() or [""])[0][:200]
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
 
 
 def backbone_tables() -> dict[str, torch.Tensor]:

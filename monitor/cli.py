@@ -1,16 +1,18 @@
-"""`monitor ...`: the command line. Bad arguments and known failures get one line on stderr and exit 2,
-never a traceback (an unexpected bug still shows its traceback: that is what it is for)."""
+"""`monitor ...`: the command line. Bad arguments and known failures get one line on stderr and exit 2;
+anything unexpected one line with its exception type and exit 1 (the traceback goes to the DEBUG log)."""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from monitor.alerting import add_backtest_parser
 from monitor.argtypes import positive_float, positive_int, unit_interval
@@ -144,13 +146,21 @@ def cmd_db(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- model commands
 
 
-def _classify_lines(lines: Iterable[str]) -> Iterator[tuple[str | None, str | None]]:
-    """(text, None) for a usable line, (None, error) for a bad one; one per input line."""
-    for line in lines:
+def _classify_lines(lines: Iterable[bytes]) -> Iterator[tuple[str | None, str | None]]:
+    """(text, None) for a usable line, (None, error) for a bad one; one per input line. Each line is decoded
+    and checked on its own, so one bad line (not UTF-8, a lone surrogate, nesting deep enough to exhaust the
+    parser) costs only its own answer."""
+    for raw in lines:
         try:
-            obj = json.loads(line)
+            obj = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            yield None, "not UTF-8"
+            continue
         except json.JSONDecodeError as e:
             yield None, f"not JSON: {e.msg}"
+            continue
+        except (ValueError, RecursionError) as e:  # a 5,000-digit number, nesting beyond the parser's stack
+            yield None, f"not JSON: {type(e).__name__}"
             continue
         if not isinstance(obj, dict):
             yield None, "expected a JSON object with title/body or text"
@@ -166,10 +176,35 @@ def _classify_lines(lines: Iterable[str]) -> Iterator[tuple[str | None, str | No
                 yield None, "title/body: expected strings (or give text)"
                 continue
             text = f"{title}\n{body}" if body else title
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # JSON may spell a lone surrogate (\ud800); the tokenizer cannot take it
+            yield None, "text is not valid Unicode (a lone surrogate escape)"
+            continue
         if not text.strip():
             yield None, "empty text"
             continue
         yield text, None
+
+
+def _predict_each(classifier: Any, texts: list[str], batch_size: int) -> list[Any]:
+    """Predictions for texts, or an error string per text that cannot be classified: a chunk the model
+    rejects is retried line by line, so one poisonous line never costs the others their answers."""
+    try:
+        return list(classifier.predict(texts, batch_size=batch_size))
+    except MemoryError:
+        raise
+    except Exception:  # noqa: BLE001 - narrowed down below, line by line
+        log.debug("a chunk failed; classifying its lines one by one", exc_info=True)
+    out: list[Any] = []
+    for text in texts:
+        try:
+            out.extend(classifier.predict([text], batch_size=1))
+        except MemoryError:
+            raise
+        except Exception as e:  # noqa: BLE001 - this line's own error, reported in its own answer
+            out.append(f"cannot classify: {type(e).__name__}")
+    return out
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -178,14 +213,15 @@ def cmd_classify(args: argparse.Namespace) -> int:
     settings = _settings(args)
     classifier = app.load_classifier(settings, device=args.device)
     out: TextIO = sys.stdout
-    for chunk in chunks(_classify_lines(sys.stdin), max(args.batch_size * 8, 256)):
+    # Bytes, not text: a line that is not UTF-8 must be that line's error, not a decode error for the stream.
+    for chunk in chunks(_classify_lines(sys.stdin.buffer), max(args.batch_size * 8, 256)):
         texts = [t for t, _ in chunk if t is not None]
-        predictions = iter(classifier.predict(texts, batch_size=args.batch_size))
+        predictions = iter(_predict_each(classifier, texts, args.batch_size))
         for text, error in chunk:
-            if text is None:
-                out.write(json.dumps({"error": error}) + "\n")
+            p: Any = next(predictions) if text is not None else error
+            if p is None or isinstance(p, str):
+                out.write(json.dumps({"error": p or "cannot classify"}) + "\n")
                 continue
-            p = next(predictions)
             out.write(json.dumps({
                 "topic": p.topic, "topic_score": round(p.topic_score, 5),
                 "sentiment": p.sentiment, "sentiment_score": round(p.sentiment_score, 5),
@@ -250,8 +286,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: `monitor CMD: error: ... (see monitor CMD --help)` instead of a usage
+    block. Subcommand parsers are made of the same class, so every level of `monitor ...` answers the same."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="monitor", description="Financial news sentiment monitor")
+    p = _Parser(prog="monitor", description="Financial news sentiment monitor")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="the daemon: Kafka -> classifier -> database")
@@ -326,26 +370,86 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Every failure is one line on stderr: `monitor CMD: error: ...`. Known failures (bad input, settings,
+    an unreachable database or broker) exit 2, anything else 1 with its exception type (its traceback goes to
+    the log at DEBUG: MONITOR_LOG_LEVEL=DEBUG shows it). Startup logs nothing at INFO before a command has
+    done something, so a command that fails at the start prints exactly that one line."""
     args = build_parser().parse_args(argv)
+    command = args.command
+    try:
+        code = _run(args)
+        sys.stdout.flush()  # here, not at interpreter exit, where a full disk would only print a warning
+        return code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `monitor classify | head`: the reader has all it wants; not an error
+        _discard_stdout()
+        return 0
+    except Exception as e:
+        if isinstance(e, OSError) and e.errno in _OUTPUT_ERRNOS:  # stdout to /dev/full, a full or quota'd disk
+            _discard_stdout()
+            where = f" {e.filename}" if e.filename else " output"
+            return _fail(command, f"cannot write{where}: {e.strerror}", 1)
+        log.debug("monitor %s failed", command, exc_info=True)
+        _discard_stdout_if_broken()
+        return _fail(command, f"unexpected {type(e).__name__}: {_one_line(str(e))} "
+                              "(MONITOR_LOG_LEVEL=DEBUG shows the traceback)", 1)
+
+
+# Write errors that mean "the output cannot take more": no space, file too big, quota, I/O error.
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO}
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, with its known failures turned into one line and exit 2."""
     from consumers.source import BrokerUnavailable
     from storage.db import SchemaMissing, is_transient
 
+    command = args.command
     try:
         return int(args.fn(args))
     except (UserError, ConfigError, SchemaMissing, BrokerUnavailable, FileNotFoundError, ValueError) as e:
-        print(f"monitor {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:
-        if is_transient(e):  # database down or unreachable at start: say so, no traceback
-            first = (str(e).strip().splitlines() or [""])[0]
-            first = first.removeprefix("database unavailable: ")  # DatabaseUnavailable already says so
-            print(f"monitor {args.command}: error: database unavailable: {first[:200]}", file=sys.stderr)
-            return 2
+        return _fail(command, str(e), 2)
+    except (BrokenPipeError, KeyboardInterrupt):
         raise
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:  # `monitor classify | head`
-        return 0
+    except Exception as e:
+        if isinstance(e, OSError) and e.errno in _OUTPUT_ERRNOS:
+            raise
+        if is_transient(e):  # database down, unreachable or hung at start: say so, no traceback
+            first = _one_line(str(e)).removeprefix("database unavailable: ")  # DatabaseUnavailable already says so
+            return _fail(command, f"database unavailable: {first[:200]}", 2)
+        raise
+
+
+def _one_line(text: str) -> str:
+    """The first non-empty line, control characters escaped, at most 500 characters: error text may quote
+    hostile input (a file name, a value) and must not break the line or drive the terminal."""
+    first = next((line for line in text.strip().splitlines() if line.strip()), "")
+    clean = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in first.strip())
+    return clean if len(clean) <= 500 else clean[:497] + "..."
+
+
+def _fail(command: str, message: str, code: int) -> int:
+    print(f"monitor {command}: error: {_one_line(message) or 'failed'}", file=sys.stderr, flush=True)
+    return code
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush of what is still buffered cannot fail
+    again and print a second error (Python's documented recipe for EPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout closed or not a real file (tests): nothing will be flushed there
+        pass
+
+
+def _discard_stdout_if_broken() -> None:
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        _discard_stdout()
 
 
 if __name__ == "__main__":

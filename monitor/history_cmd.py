@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.argtypes import duration, instant, positive_int
+from monitor.argtypes import EARLIEST, duration, instant, positive_int
 from monitor.config import Settings
 
 
@@ -98,7 +98,7 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
 
     # On an hour boundary: every hour that keeps articles keeps all of them, so rebuilding the rollups from
     # the remaining articles (monitor model use / db rebuild-rollups) never truncates an hour.
-    cutoff = (datetime.now(UTC) - args.older_than).replace(minute=0, second=0, microsecond=0)
+    cutoff = (max(datetime.now(UTC) - args.older_than, EARLIEST)).replace(minute=0, second=0, microsecond=0)
     database = app.open_database(settings)
     plan: PruneCounts = database.read(lambda s: count_older(s, cutoff))
     what = (f"{plan.articles} article(s), {plan.classifications} classification(s), {plan.tickers} ticker row(s) "

@@ -16,8 +16,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -45,17 +46,76 @@ def normalize_url(url: str) -> str:
     return url
 
 
+class DatabaseUrlError(ValueError):
+    """MONITOR_DATABASE_URL (or --database-url) cannot work; the message never contains the URL's password."""
+
+
+# The drivers this project installs and speaks: psycopg 3 (sync) and the stdlib sqlite3 (embedded mode).
+_DRIVERS = {"postgresql+psycopg", "sqlite", "sqlite+pysqlite"}
+_INTEGER_PARAMETERS = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+                       "tcp_user_timeout"}
+# Fail in bounded time on a database that accepts TCP and never answers (a hung server, a black-holed
+# firewall): libpq's connect_timeout bounds the whole connection start-up; keepalives notice a dead peer on an
+# idle pooled connection within about idle + interval * count seconds instead of the kernel's two hours.
+# A URL may override any of them (?connect_timeout=10).
+PG_CONNECT_ARGS: dict[str, int] = {
+    "connect_timeout": 5, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
+}
+
+
+def validate_url(url: str) -> URL:
+    """Parse and check a database URL before any connection: one clear, secret-safe line for each way it can be
+    wrong (unparseable, another database, an async or missing driver, an option libpq does not know)."""
+    try:
+        parsed = make_url(normalize_url(url.strip()))
+    except (sa_exc.ArgumentError, ValueError, TypeError):
+        # SQLAlchemy's own messages quote the whole string, password included: say what is wrong instead.
+        raise DatabaseUrlError(
+            "database URL cannot be parsed: expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE "
+            "(a port must be a number; special characters in the password must be %-encoded)"
+        ) from None
+    driver = parsed.drivername
+    if driver not in _DRIVERS:
+        backend = parsed.get_backend_name()
+        if backend in ("postgresql", "postgres"):
+            raise DatabaseUrlError(
+                f"database URL driver {driver!r} is not supported: use postgresql:// (psycopg 3, synchronous)")
+        raise DatabaseUrlError(
+            f"database URL scheme {driver!r} is not supported: use postgresql://USER@HOST:PORT/DATABASE")
+    if driver == "postgresql+psycopg":
+        unknown = sorted(set(parsed.query) - _libpq_keywords())
+        if unknown:
+            raise DatabaseUrlError(f"database URL has unknown connection parameter(s): {', '.join(unknown)}")
+        for key, value in parsed.query.items():
+            if not isinstance(value, str) and key not in ("host", "port"):  # several hosts: failover lists
+                raise DatabaseUrlError(f"database URL parameter {key!r} is given more than once")
+            if key in _INTEGER_PARAMETERS and not (isinstance(value, str) and value.strip().isdigit()):
+                raise DatabaseUrlError(f"database URL parameter {key!r} must be a whole number")
+    return parsed
+
+
+def _libpq_keywords() -> set[str]:
+    # Asked of the installed libpq itself, so a newer libpq's options are accepted without a code change.
+    from psycopg import pq
+
+    return {option.keyword.decode() for option in pq.Conninfo.get_defaults()}
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine for ``url``; extra keyword arguments go to ``create_engine``."""
-    url = normalize_url(url)
-    if url.startswith("sqlite"):
-        engine = create_engine(url, **kwargs)
+    parsed = validate_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed, **kwargs)
         _configure_sqlite(engine)
         return engine
     # pre_ping: a long-lived daemon outlives server restarts and idle-connection reapers; one cheap
     # round trip at checkout beats failing a whole batch on a dead socket.
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    for key, value in PG_CONNECT_ARGS.items():
+        if key not in parsed.query:
+            connect_args.setdefault(key, value)
+    return create_engine(parsed, connect_args=connect_args, **kwargs)
 
 
 def _configure_sqlite(engine: Engine) -> None:
