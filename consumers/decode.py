@@ -320,8 +320,8 @@ def _parse(raw: bytes, max_bytes: int) -> Article:
 
 def decode(raw: bytes | None, *, max_bytes: int = 1_000_000) -> Article | InvalidMessage:
     """Validate one Kafka message value. Never raises; a bad message comes back as InvalidMessage."""
-    if raw is None:
-        return InvalidMessage(b"", "empty message")
+    if raw is None:  # a Kafka tombstone: a delete marker for its key on a compacted topic, no article
+        return InvalidMessage(b"", "tombstone: null value (no article to classify)")
     if not isinstance(raw, bytes):
         # Kafka hands us bytes; anything else is a caller's bug, reported rather than raised.
         if not isinstance(raw, bytearray | memoryview):

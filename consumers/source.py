@@ -6,6 +6,8 @@ exceptions, so `monitor/` can classify failures without knowing kafka-python (DE
 - `BrokerUnavailable`: cannot reach the cluster -> back off and retry.
 - `CommitFailed`: the group rebalanced under us; the messages will be redelivered to the new owner,
   and idempotent upserts make that harmless -> log and go on.
+- `UnreadableRecords`: records this client cannot read (a codec it lacks, a corrupt batch, a record it
+  cannot parse) -> stop with what to do: Kafka serves the same records again after a restart.
 - `StreamError`: anything else from Kafka -> stop loudly.
 """
 
@@ -44,6 +46,16 @@ class BrokerUnavailable(StreamError):
 
 class CommitFailed(StreamError):
     """Offsets were not committed because the group rebalanced; the batch will be redelivered."""
+
+
+class UnreadableRecords(StreamError):
+    """The fetched records cannot be read. Not transient: the committed offset stays before them, so every
+    restart fetches the same records and fails the same way until the operator acts (the message says how)."""
+
+
+# Every codec a producer may use (librdkafka, the Java client) is a pinned dependency; this names them for
+# an installation that lost one.
+CODEC_PACKAGES = "python-snappy and cramjam (snappy), lz4, zstandard (zstd); gzip is built in"
 
 
 # kafka-python 3 dropped NoBrokersAvailable (bootstrap failure is a KafkaTimeoutError); keep it
@@ -88,11 +100,31 @@ def _translated(what: str) -> Iterator[None]:
 
 
 def _describe(what: str, exc: BaseException) -> str:
-    detail = str(exc)
+    detail = " ".join(str(exc).split())  # one line, whatever the library put in its message
     # kafka-python's timeouts often stringify as "KafkaTimeoutError: None".
     if detail in ("", "None") or detail.endswith(": None"):
         detail = type(exc).__name__
-    return f"{what}: {detail}"
+    return f"{what}: {detail[:300]}"
+
+
+@contextmanager
+def _reading(topic: str) -> Iterator[None]:
+    """Errors in the records a poll fetched (rather than in reaching the broker) become UnreadableRecords."""
+    try:
+        yield
+    except kerr.UnsupportedCodecError as exc:
+        raise UnreadableRecords(_describe(f"cannot read {topic}", exc) + f"; install the codec libraries "
+                                f"({CODEC_PACKAGES}) and restart") from exc
+    except kerr.CorruptRecordError as exc:
+        raise UnreadableRecords(_describe(f"cannot read {topic}", exc) + "; to skip it, move the group's "
+                                "offset past that record (kafka-consumer-groups --reset-offsets) and restart") from exc
+    except (kerr.KafkaError, AssertionError):
+        raise  # classified by _translated
+    except Exception as exc:  # kafka-python failing to parse a record, e.g. a header key that is not UTF-8
+        raise UnreadableRecords(
+            _describe(f"cannot read {topic}: kafka-python could not parse a fetched record", exc)
+            + f" ({type(exc).__name__}); to skip it, move the group's offset past that record "
+            "(kafka-consumer-groups --reset-offsets) and restart") from exc
 
 
 def _client_options(client: type, options: dict[str, Any] | None) -> dict[str, Any]:
@@ -162,7 +194,7 @@ class KafkaSource:
 
     def poll(self, max_records: int, timeout_ms: int) -> list[RawMessage]:
         """Up to max_records messages, waiting at most timeout_ms; in offset order within each partition."""
-        with _translated("poll"):
+        with _translated("poll"), _reading(self.topic):
             batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
         out: list[RawMessage] = []
         for tp in sorted(batches):

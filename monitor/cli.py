@@ -49,6 +49,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from consumers.source import StreamError
     from monitor import app
     from monitor.scheduler import detection_state, start_detection
 
@@ -67,6 +68,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         daemon.run()
     except CircuitOpen:  # the daemon logged why; a distinct exit code tells supervisors it is the data
         return 3
+    except StreamError as e:  # records or a setting the consumer cannot get past: a restart meets them again
+        log.error("kafka consumer stopped: %s. Offsets stay committed up to the last stored batch, so until "
+                  "this is fixed a restart stops here again (exit 4)", e)
+        return 4
     finally:
         scheduler.shutdown(wait=False)
         ops.stop()

@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from consumers.batching import Batcher
-from consumers.source import BrokerUnavailable, CommitFailed, KafkaSource, RawMessage
+from consumers.source import BrokerUnavailable, CommitFailed, KafkaSource, RawMessage, UnreadableRecords
 from monitor import metrics
 from monitor.breaker import CircuitOpen, InvalidRatioBreaker
 from monitor.pipeline import Decoded, Pipeline, next_offsets
@@ -150,7 +150,14 @@ class Daemon:
             if self.carry:
                 batcher.add(self.carry)
                 self.carry = []
-            batcher.add(self._poll(source, max(1, room), max(1, wait_ms)))
+            try:
+                batcher.add(self._poll(source, max(1, room), max(1, wait_ms)))
+            except UnreadableRecords:
+                # Store and commit what was read before them, so that a restart begins exactly there.
+                while len(batcher):
+                    self._process(source, batcher.take())
+                self._settle(source)
+                raise
             self._watch_broker(source)
             if self.in_flight is not None and self.in_flight.write.done():
                 self._settle(source)  # commit as soon as it is stored, not when the next batch is ready

@@ -36,7 +36,7 @@ def nested(depth: int) -> bytes:
 # (case id, raw bytes, a substring the error must contain)
 BAD: list[tuple[str, bytes | None, str]] = [
     # --- empty, size, encoding ---
-    ("none", None, "empty message"),
+    ("none", None, "tombstone: null value"),
     ("empty", b"", "empty message"),
     ("oversize", b'{"title": "' + b"a" * 1_000_001 + b'"}', "too large: 1000014 bytes > 1000000"),
     ("oversize-garbage", b"\xff" * 1_000_001, "too large"),
