@@ -1,9 +1,9 @@
 """One detection run: read history -> decide -> write alerts and outbox rows, in the caller's transaction.
 
 The caller owns the transaction (``with sessions.begin() as session: run_detection(session, now, t)``):
-alerts and their notifications commit together or not at all. On PostgreSQL a transaction-scoped advisory
-lock makes concurrent runs (several daemons on one database) skip instead of deciding twice; the unique
-indexes on ``alerts`` and ``alert_outbox`` back it up.
+alerts and their notifications commit together or not at all. On PostgreSQL a row lock on the job's row of
+``job_leaders`` (not an advisory lock: readers could hold that) makes concurrent runs (several daemons on one
+database) skip instead of deciding twice; the unique indexes on ``alerts`` and ``alert_outbox`` back it up.
 """
 
 from __future__ import annotations
@@ -26,6 +26,13 @@ log = logging.getLogger(__name__)
 
 TOP_HEADLINES = 5
 CHART_HOURS = 24
+SKIPS_BEFORE_WARNING = 3  # in a row; with several daemons an occasional skip is normal, a streak is not
+
+
+class _SkipStreak:
+    """Detection runs of this process skipped in a row because another session held the job's lock."""
+
+    count = 0
 
 
 @dataclass
@@ -54,8 +61,16 @@ def load_history(session: Session, now: datetime, t: Thresholds) -> History:
 
 def run_detection(session: Session, now: datetime, t: Thresholds, *, rule: str = RULE) -> RunResult:
     if not repo.try_lock(session):
-        log.info("surge detection: another runner holds the lock; skipping")
+        _SkipStreak.count += 1
+        if _SkipStreak.count >= SKIPS_BEFORE_WARNING:
+            # Visible: a session that holds the job's row lock for long stops alerting database-wide.
+            log.warning("surge detection skipped %d times in a row: another session holds the lock (row "
+                        "%r of job_leaders; see pg_locks and pg_stat_activity)", _SkipStreak.count,
+                        repo.DETECTION_LOCK_ID)
+        else:
+            log.info("surge detection: another runner holds the lock; skipping")
         return RunResult(ran=False)
+    _SkipStreak.count = 0
     open_alerts = {(a.scope, a.key): alert_of(a) for a in repo.open_alerts(session, rule)}
     history = load_history(session, now, t)
     surges = detect(history, now, t, also=open_alerts)

@@ -1,6 +1,6 @@
 """The surge detection job inside `monitor run`: an APScheduler 3.x BackgroundScheduler (DESIGN §2: the only
 apscheduler import). One run at a time (max_instances=1); runs missed while one was slow collapse into one
-(coalesce=True). Several daemons on one PostgreSQL database are fine: the advisory lock in alerts.job makes
+(coalesce=True). Several daemons on one PostgreSQL database are fine: the leader row lock in alerts.job makes
 all but one skip each round."""
 
 from __future__ import annotations

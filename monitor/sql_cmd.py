@@ -1,24 +1,34 @@
-"""`monitor sql`: one read-only query against the monitor's database, printed as a table, CSV or JSON lines.
+"""`monitor sql`: one read-only query against the monitor's database, printed as a table, CSV, JSON or JSON
+lines.
 
-The database side (read-only transaction, statement timeout, what counts as a write) is
-``storage.readonly``; this module reads the query, picks the database from the settings and prints.
+The database side (the parser gate, the read-only transaction as monitor_reader, the timeouts) is
+``storage.readonly``; this module reads the query, picks the database from the settings and prints
+(``monitor.sql_output``).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import sys
-from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
 from monitor.argtypes import positive_int
+from monitor.sql_output import FORMATS, format_table, write_result
+
+__all__ = ["add_sql_parser", "cmd_sql", "format_table", "read_query", "write_result"]
 
 DEFAULT_TIMEOUT_MS = 30_000
+# The same cap as storage.readonly.MAX_TIMEOUT_MS (a test checks): a query that would run longer belongs on
+# a replica, and an unbounded one can hold a connection and its snapshot for ever.
+MAX_TIMEOUT_MS = 300_000
+
+
+def timeout_ms(value: str) -> int:
+    n = positive_int(value)
+    if n > MAX_TIMEOUT_MS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_TIMEOUT_MS} (5 minutes), got {n}")
+    return n
 
 
 class SqlCommandError(ValueError):
@@ -28,14 +38,17 @@ class SqlCommandError(ValueError):
 def add_sql_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "sql", help="run one read-only SQL query (argument, - for stdin, or --file)",
-        description="Run one read-only SQL statement against MONITOR_DATABASE_URL. Writes are refused.",
+        description="Run one read-only SQL query against MONITOR_DATABASE_URL, as the role monitor_reader. "
+                    "Anything but one query is refused.",
     )
     p.add_argument("query", nargs="?", help="the SQL statement, or - to read it from stdin")
     p.add_argument("--file", type=Path, help="read the statement from this file (.sql)")
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table",
-                   help="table (aligned, default), csv (with a header), json (one object per row)")
-    p.add_argument("--timeout-ms", type=positive_int, default=DEFAULT_TIMEOUT_MS,
-                   help=f"statement timeout in milliseconds (default {DEFAULT_TIMEOUT_MS})")
+    p.add_argument("--format", choices=FORMATS, default="table",
+                   help="table (aligned, default), csv (with a header), json (one array of objects), "
+                        "jsonl (one object per line)")
+    p.add_argument("--timeout-ms", type=timeout_ms, default=DEFAULT_TIMEOUT_MS,
+                   help=f"statement timeout in milliseconds (default {DEFAULT_TIMEOUT_MS}, "
+                        f"at most {MAX_TIMEOUT_MS})")
     p.add_argument("--database-url", help="overrides MONITOR_DATABASE_URL")
     p.set_defaults(fn=cmd_sql)
     return p
@@ -78,70 +91,3 @@ def cmd_sql(args: argparse.Namespace) -> int:
         engine.dispose()
     write_result(sys.stdout, columns, rows, args.format)
     return 0
-
-
-# ---------------------------------------------------------------- output
-
-
-def write_result(out: TextIO, columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> None:
-    if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
-        if columns:
-            writer.writerow(columns)
-        writer.writerows([_text(v) for v in row] for row in rows)
-    elif fmt == "json":
-        for row in rows:
-            out.write(json.dumps(dict(zip(columns, (_json_value(v) for v in row), strict=True)),
-                              ensure_ascii=False) + "\n")
-    else:
-        out.write(format_table(columns, rows))
-    out.flush()
-
-
-def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """psql-like: a header, a rule, one line per row (numbers right-aligned), then the row count."""
-    if not columns:
-        return "(no rows returned)\n"
-    # One line per row: a newline inside a value (a multi-line body) is shown as \n.
-    cells = [[_text(v).replace("\r", "\\r").replace("\n", "\\n") for v in row] for row in rows]
-    numeric = [all(_is_number(row[i]) or row[i] is None for row in rows) and bool(rows)
-               for i in range(len(columns))]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-
-    def line(values: Sequence[str], align_numbers: bool) -> str:
-        parts = [v.rjust(w) if align_numbers and num else v.ljust(w)
-                 for v, w, num in zip(values, widths, numeric, strict=True)]
-        return " | ".join(parts).rstrip()
-
-    out = [line(columns, False), "-+-".join("-" * w for w in widths)]
-    out += [line(r, True) for r in cells]
-    out.append(f"({len(rows)} row{'' if len(rows) == 1 else 's'})")
-    return "\n".join(out) + "\n"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return "\\x" + bytes(value).hex()
-    return str(value)
-
-
-def _json_value(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str | dict | list):
-        return value
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, bytes | bytearray | memoryview):
-        return "\\x" + bytes(value).hex()
-    return str(value)

@@ -15,15 +15,16 @@ from sqlalchemy import Table, and_, case, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage.schema import AlertOutboxRow, AlertRow, ArticleTickerRow, article_sentiment
+from storage.schema import AlertOutboxRow, AlertRow, ArticleTickerRow, JobLeaderRow, article_sentiment
 
 _ALERTS = cast(Table, AlertRow.__table__)
 _OUTBOX = cast(Table, AlertOutboxRow.__table__)
 _TICKERS = cast(Table, ArticleTickerRow.__table__)
 
-# pg_try_advisory_xact_lock key: "surge detection" (one bigint namespace shared by the whole database).
-DETECTION_LOCK_ID = 0x5E_A1_E7_01
-DELIVERY_LOCK_ID = 0x5E_A1_E7_02
+# Rows of job_leaders (migration 0006) whose row lock elects the one runner of each job.
+DETECTION_LOCK_ID = "surge_detection"
+DELIVERY_LOCK_ID = "alert_delivery"
+_LEADERS = cast(Table, JobLeaderRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +93,22 @@ def is_postgresql(session: Session) -> bool:
 # --------------------------------------------------------------------------- the job lock
 
 
-def try_lock(session: Session, lock_id: int = DETECTION_LOCK_ID) -> bool:
-    """Take a transaction-scoped advisory lock if nobody holds it (PostgreSQL); released at commit or
-    rollback. SQLite (the embedded mode) is single-instance: always True."""
+def try_lock(session: Session, lock_id: str = DETECTION_LOCK_ID) -> bool:
+    """Become this job's runner for the transaction if nobody is (PostgreSQL): a row lock on the job's row
+    of job_leaders, released at commit or rollback. Not an advisory lock: any reader can take those and hold
+    detection off for good, while a row lock needs UPDATE privilege, which monitor_reader lacks. SQLite (the
+    embedded mode) is single-instance: always True."""
     if not is_postgresql(session):
         return True
-    return bool(session.scalar(select(func.pg_try_advisory_xact_lock(lock_id))))
+    claim = select(_LEADERS.c.job).where(_LEADERS.c.job == lock_id).with_for_update(skip_locked=True)
+    if session.scalar(claim) is not None:
+        return True
+    if session.scalar(select(func.count()).select_from(_LEADERS).where(_LEADERS.c.job == lock_id)):
+        return False  # the row exists: another runner holds it
+    # Someone deleted the row: put it back (a concurrent runner doing the same is absorbed) and claim it,
+    # rather than skipping for ever.
+    session.execute(_insert(session, _LEADERS).values(job=lock_id).on_conflict_do_nothing())
+    return session.scalar(claim) is not None
 
 
 # --------------------------------------------------------------------------- stories and counts

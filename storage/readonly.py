@@ -1,24 +1,28 @@
-"""Analysts' ad-hoc SQL (``monitor sql``): one statement, read-only, with a statement timeout.
+"""Analysts' ad-hoc SQL (``monitor sql``): one query, read-only, with bounded time, whoever connects.
 
-The database enforces read-only, not a parser of ours: PostgreSQL runs the statement inside
-``SET TRANSACTION READ ONLY`` (and the transaction is rolled back afterwards whatever happens); SQLite opens
-the file with ``mode=ro`` and ``PRAGMA query_only``. Two things a read-only transaction does not stop are
-refused before anything is sent:
+Three layers, none of them trusted alone (issue 13; each is tested on its own):
 
-- several statements in one string (``select 1; commit; delete ...`` would end the read-only transaction):
-  PostgreSQL gets the text through the extended protocol, which accepts exactly one statement, and
-  Python's sqlite3 ``execute`` refuses more than one;
-- ``COPY``: PostgreSQL allows ``COPY ... TO PROGRAM`` in a read-only transaction, and that runs a shell
-  command on the server.
+1. ``storage.sql_gate`` parses the text with PostgreSQL's grammar before anything is sent: exactly one
+   query (SELECT, VALUES, TABLE, WITH of queries, EXPLAIN without ANALYZE), no INTO, no row locks, no
+   function that escapes the role or acts outside the database. It applies to SQLite too.
+2. PostgreSQL runs it in a ``READ ONLY`` transaction that is always rolled back, with ``SET LOCAL`` statement,
+   lock and idle timeouts, ``standard_conforming_strings`` on (so the server reads string literals exactly as
+   the gate did), and ``SET LOCAL ROLE monitor_reader``: the daemon's user may be a superuser, and whatever
+   the gate misses runs with a reader's rights (no COPY TO PROGRAM, no server files, no signals, no
+   replication slots, no UPDATE privilege and so no row locks). No role, no query: a one-line error.
+   The text goes through the extended protocol, which refuses a second statement by itself.
+3. Migration 0006 hardens ``monitor_reader`` itself (read-only by default, a statement timeout, no
+   membership in the pg_*_server_* or pg_signal_backend roles, no EXECUTE on the large-object writers).
 
-The keyword check below only makes the common refusals say what happened in plain words; anything it
-misses (``WITH d AS (DELETE ...) SELECT``, ``EXPLAIN ANALYZE UPDATE``, a writing function) is still refused
-by the database and reported as ``QueryRefused``.
+What no layer here can stop, and the gate alone prevents: a *superuser* session can switch the role back
+(``set_config('role', ...)``), so a superuser ``MONITOR_DATABASE_URL`` leans on the gate for that; the
+docker-compose stack connects as a non-superuser owner for that reason.
+
+SQLite opens the file with ``mode=ro`` and ``PRAGMA query_only``.
 """
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import time
 from pathlib import Path
@@ -29,6 +33,7 @@ import psycopg
 from sqlalchemy import Engine
 
 from storage.db import DatabaseUnavailable
+from storage.sql_gate import GateError, GateRefusal, check_query
 
 
 class QueryError(Exception):
@@ -43,44 +48,49 @@ class QueryTimeout(QueryError):
     """The query ran longer than its statement timeout and was cancelled."""
 
 
-# First keywords of statements that write or act outside a read-only query. COPY is the one that matters
-# (see the module docstring); the rest get a clearer message than the database's.
-_REFUSED_KEYWORDS = frozenset({
-    "alter", "analyze", "attach", "call", "cluster", "comment", "copy", "create", "delete", "detach", "do",
-    "drop", "grant", "import", "insert", "load", "lock", "merge", "reassign", "refresh", "reindex",
-    "replace", "revoke", "security", "truncate", "update", "upsert", "vacuum",
-})
-_LEADING_NOISE = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/|\()*", re.DOTALL)
-_WORD = re.compile(r"[A-Za-z_]+")
+READER_ROLE = "monitor_reader"
+MAX_TIMEOUT_MS = 300_000  # 5 minutes: a longer query is a job for a replica, not for the daemon's database
 
 _PG_READ_ONLY_VIOLATION = "25006"  # read_only_sql_transaction
 _PG_INSUFFICIENT_PRIVILEGE = "42501"
+_PG_INVALID_PARAMETER_VALUE = "22023"  # SET ROLE to a role that does not exist
 _PG_QUERY_CANCELED = "57014"  # statement_timeout fired
+_PG_LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout fired
 
-
-def first_keyword(sql: str) -> str:
-    """The statement's first word, lower case, after comments and opening parentheses ('' if none)."""
-    noise = _LEADING_NOISE.match(sql)
-    match = _WORD.match(sql, noise.end() if noise else 0)
-    return match.group(0).lower() if match else ""
+ROLE_MISSING_MESSAGE = (f"the read-only role {READER_ROLE} does not exist in this database's server: run "
+                        "`monitor db upgrade` (migration 0003 creates it, 0006 hardens it)")
 
 
 def run_read_only(engine: Engine, sql: str, timeout_ms: int) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run one statement read-only; return its column names and rows (both empty for a statement that
+    """Run one query read-only; return its column names and rows (both empty for a statement that
     returns no rows). Raises ``QueryRefused``, ``QueryTimeout`` or ``QueryError``; nothing is changed."""
-    if timeout_ms < 1:
-        raise ValueError(f"timeout must be at least 1 ms, got {timeout_ms}")
+    _check_timeout(timeout_ms)
     if not sql.strip():
         raise QueryError("empty query")
-    keyword = first_keyword(sql)
-    if keyword in _REFUSED_KEYWORDS:
-        raise QueryRefused(f"{keyword.upper()} refused: monitor sql is read-only")
+    try:
+        check_query(sql)
+    except GateRefusal as exc:
+        raise QueryRefused(str(exc)) from None
+    except GateError as exc:
+        raise QueryError(str(exc)) from None
+    return run_unchecked(engine, sql, timeout_ms)
+
+
+def run_unchecked(engine: Engine, sql: str, timeout_ms: int) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The database layers alone, without the parser gate: for ``run_read_only`` and for the tests that
+    show those layers hold by themselves. Do not call it with text that did not pass the gate."""
+    _check_timeout(timeout_ms)
     dialect = engine.dialect.name
     if dialect == "postgresql":
         return _run_postgresql(engine, sql, timeout_ms)
     if dialect == "sqlite":
         return _run_sqlite(engine, sql, timeout_ms)
     raise NotImplementedError(f"read-only queries support postgresql and sqlite, not {dialect!r}")
+
+
+def _check_timeout(timeout_ms: int) -> None:
+    if not 1 <= timeout_ms <= MAX_TIMEOUT_MS:
+        raise ValueError(f"timeout must be 1 to {MAX_TIMEOUT_MS} ms, got {timeout_ms}")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -96,29 +106,68 @@ def _run_postgresql(engine: Engine, sql: str, timeout_ms: int) -> tuple[list[str
         assert isinstance(conn, psycopg.Connection)
         try:
             with conn.cursor() as cur:
-                # psycopg opens the transaction on the first execute; SET TRANSACTION must be its first statement.
-                cur.execute("SET TRANSACTION READ ONLY")
-                cur.execute("SELECT set_config('statement_timeout', %s, true)", (f"{int(timeout_ms)}ms",))
-                # prepare=True: the extended protocol, which accepts exactly one statement, and no
-                # client-side parameter parsing, so a literal % in the query stays itself.
-                cur.execute(sql, prepare=True)
-                if cur.description is None:
-                    return [], []
-                columns = [d.name for d in cur.description]
-                return columns, [tuple(row) for row in cur.fetchall()]
-        except psycopg.Error as exc:
-            if exc.sqlstate == _PG_QUERY_CANCELED:
-                raise QueryTimeout(f"query cancelled after the {timeout_ms} ms statement timeout") from None
-            if exc.sqlstate in (_PG_READ_ONLY_VIOLATION, _PG_INSUFFICIENT_PRIVILEGE):
-                raise QueryRefused(f"refused, monitor sql is read-only: {_first_line(exc)}") from None
-            if "multiple commands" in str(exc):
-                raise QueryError("one statement at a time, please") from None
-            if isinstance(exc, psycopg.OperationalError):  # connection lost and the like
-                raise DatabaseUnavailable(f"database unavailable: {_first_line(exc)}") from exc
-            raise QueryError(_first_line(exc)) from None
+                _enter_reader_transaction(cur, timeout_ms)
+                try:
+                    # prepare=True: the extended protocol, which accepts exactly one statement, and no
+                    # client-side parameter parsing, so a literal % in the query stays itself.
+                    cur.execute(sql, prepare=True)
+                    if cur.description is None:
+                        return [], []
+                    columns = [d.name for d in cur.description]
+                    return columns, [tuple(row) for row in cur.fetchall()]
+                except psycopg.Error as exc:
+                    error = _query_error(exc, timeout_ms)
+                    if isinstance(error, DatabaseUnavailable):
+                        raise error from exc  # storage.db.is_transient follows the cause
+                    raise error from None
         finally:
             if not conn.closed:
                 conn.rollback()  # read-only anyway; never leave a transaction open on a pooled connection
+
+
+def _enter_reader_transaction(cur: psycopg.Cursor[Any], timeout_ms: int) -> None:
+    """READ ONLY, timeouts and the reader role, all transaction-local (psycopg opens the transaction on
+    the first execute, and SET TRANSACTION must be its first statement)."""
+    idle_ms = max(timeout_ms, 5_000)  # the rows are fetched before anything is printed: never idle long
+    try:
+        cur.execute("SET TRANSACTION READ ONLY")
+        cur.execute(
+            "SELECT set_config('statement_timeout', %(t)s, true), set_config('lock_timeout', %(t)s, true), "
+            "set_config('idle_in_transaction_session_timeout', %(idle)s, true), "
+            # The gate parsed the text with standard_conforming_strings on; the server must read it alike,
+            # or 'a\'' would end a literal here that the gate saw going on.
+            "set_config('standard_conforming_strings', 'on', true)",
+            {"t": f"{int(timeout_ms)}ms", "idle": f"{int(idle_ms)}ms"},
+        )
+        cur.execute(f"SET LOCAL ROLE {READER_ROLE}")
+    except psycopg.Error as exc:
+        if exc.sqlstate == _PG_INVALID_PARAMETER_VALUE and "does not exist" in str(exc):
+            raise QueryError(ROLE_MISSING_MESSAGE) from None
+        if exc.sqlstate == _PG_INSUFFICIENT_PRIVILEGE:
+            raise QueryError(
+                f"this database user may not SET ROLE {READER_ROLE}: run `monitor db upgrade` as it, or "
+                f"GRANT {READER_ROLE} TO it") from None
+        if isinstance(exc, psycopg.OperationalError):
+            raise DatabaseUnavailable(f"database unavailable: {_first_line(exc)}") from exc
+        raise QueryError(_first_line(exc)) from None
+    cur.execute("SELECT current_user")
+    row = cur.fetchone()
+    if row is None or row[0] != READER_ROLE:  # belt and braces: never run the query as anyone else
+        raise QueryError(f"could not switch to the role {READER_ROLE}")
+
+
+def _query_error(exc: psycopg.Error, timeout_ms: int) -> Exception:
+    if exc.sqlstate == _PG_QUERY_CANCELED:
+        return QueryTimeout(f"query cancelled after the {timeout_ms} ms statement timeout")
+    if exc.sqlstate == _PG_LOCK_NOT_AVAILABLE:
+        return QueryTimeout(f"query cancelled: waited {timeout_ms} ms for a lock (lock timeout)")
+    if exc.sqlstate in (_PG_READ_ONLY_VIOLATION, _PG_INSUFFICIENT_PRIVILEGE):
+        return QueryRefused(f"refused, monitor sql is read-only: {_first_line(exc)}")
+    if "multiple commands" in str(exc):
+        return QueryRefused("one statement at a time, please")
+    if isinstance(exc, psycopg.OperationalError):  # connection lost, server shutting down and the like
+        return DatabaseUnavailable(f"database unavailable: {_first_line(exc)}")
+    return QueryError(_first_line(exc))
 
 
 def _run_sqlite(engine: Engine, sql: str, timeout_ms: int) -> tuple[list[str], list[tuple[Any, ...]]]:

@@ -279,7 +279,7 @@ class AlertRow(Base):
     """One alert episode: fired once per (rule, scope, key, window it fired in), resolved once.
 
     At most one open alert per (rule, scope, key) (``ix_alerts_open``, a partial unique index): even two
-    detection runs that slipped past the advisory lock cannot open the same alert twice.
+    detection runs that slipped past the leader lock (``job_leaders``) cannot open the same alert twice.
     """
 
     __tablename__ = "alerts"
@@ -341,3 +341,14 @@ class AlertOutboxRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     slack_ts: Mapped[str | None] = mapped_column(Text)
+
+
+class JobLeaderRow(Base):
+    """One row per scheduled job that must run in one daemon at a time (``surge_detection``,
+    ``alert_delivery``; migration 0006). The runner holds ``SELECT ... FOR UPDATE SKIP LOCKED`` on its row
+    for its transaction: a row lock needs UPDATE privilege, which the read-only role ``monitor_reader``
+    lacks, so no analyst's session can hold the job off (an advisory lock could be taken by anyone)."""
+
+    __tablename__ = "job_leaders"
+
+    job: Mapped[str] = mapped_column(Text, primary_key=True)

@@ -1,5 +1,6 @@
 """`monitor sql` as a real subprocess against real PostgreSQL and a SQLite file: read-only enforcement,
-the statement timeout, the three output formats, and the three ways to give the query."""
+the statement timeout, the four output formats (control characters escaped, valid JSON), and the three
+ways to give the query. The attack battery and each layer alone: tests/integration/test_sql_layers.py."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from storage.db import make_engine, upgrade
-from storage.readonly import QueryRefused, first_keyword, run_read_only
+from storage.readonly import QueryError, QueryRefused, run_read_only, run_unchecked
 from storage.rollups import rebuild as rebuild_rollups
 from tests.e2e.support import assert_one_line_error, monitor_env, run_monitor
 
@@ -75,7 +76,9 @@ def _sql(url: str, *args: str, stdin: str | None = None) -> subprocess.Completed
     ("DELETE FROM classifications", "DELETE refused"),
     ("DROP TABLE article_tickers CASCADE", "DROP refused"),
     ("COPY (select 1) TO PROGRAM 'true'", "COPY refused"),
-    # Not caught by the keyword check: the read-only transaction refuses them.
+    # The old first-keyword check missed these: an empty statement or a comment first.
+    (";COPY (select 1) TO PROGRAM 'true'", "COPY refused"),
+    ("/**/COPY (select 1) TO PROGRAM 'true'", "COPY refused"),
     ("WITH gone AS (DELETE FROM articles RETURNING id) SELECT count(*) FROM gone", "read-only"),
     ("SELECT nextval('articles_id_seq')", "read-only"),
     ("SELECT 1 AS x INTO scratch", "read-only"),
@@ -93,7 +96,7 @@ def test_writes_are_refused_on_postgresql(pg_seeded: tuple[str, Engine], stateme
 
 def test_statement_timeout_is_one_line(pg_seeded: tuple[str, Engine]) -> None:
     url, _ = pg_seeded
-    proc = _sql(url, "--timeout-ms", "200", "select pg_sleep(5)")
+    proc = _sql(url, "--timeout-ms", "200", "select count(*) from generate_series(1, 10000000000)")
     assert_one_line_error(proc, "sql", "200 ms", "timeout")
 
 
@@ -123,9 +126,36 @@ def test_csv_and_json_lines(pg_seeded: tuple[str, Engine]) -> None:
     ]
     as_json = _sql(url, "--format", "json", query)
     assert as_json.returncode == 0, as_json.stderr
-    rows = [json.loads(line) for line in as_json.stdout.splitlines()]
+    rows = json.loads(as_json.stdout)  # one document
     assert rows[1] == {"article_id": 2, "title": "Bank beats 50% of forecasts", "sentiment_score": 0.7}
     assert len(rows) == 3
+    as_jsonl = _sql(url, "--format", "jsonl", query)
+    assert as_jsonl.returncode == 0, as_jsonl.stderr
+    assert [json.loads(line) for line in as_jsonl.stdout.splitlines()] == rows
+
+
+def test_hostile_text_is_escaped_and_json_stays_valid(pg_seeded: tuple[str, Engine]) -> None:
+    url, _ = pg_seeded
+    hostile = "'Bank' || chr(27) || '[2J' || chr(13) || chr(10) || 'x' || chr(8238) || 'y' || chr(155) || 'z'"
+    query = (f"select {hostile} as title, {hostile} as title, 'NaN'::float8 as a, '-Infinity'::float8 as b, "
+             "'NaN'::numeric as c, array[1.5, 'Infinity']::float8[] as d, '{\"k\": 1}'::jsonb as e")
+    expected = r"Bank\x1b[2J\r\nx\u202ey\x9bz"  # as printed: escapes, not the characters
+    table = _sql(url, query)
+    assert table.returncode == 0, table.stderr
+    assert not any(c in table.stdout for c in ("\x1b", "\r", "\u202e", "\x9b")), repr(table.stdout)
+    assert len(table.stdout.splitlines()) == 4 and expected in table.stdout
+    as_csv = _sql(url, "--format", "csv", query)
+    assert as_csv.returncode == 0, as_csv.stderr
+    assert list(csv.reader(io.StringIO(as_csv.stdout)))[1][:2] == [expected, expected]
+    for fmt in ("json", "jsonl"):
+        proc = _sql(url, "--format", fmt, query)
+        assert proc.returncode == 0, proc.stderr
+        assert not any(c in proc.stdout for c in ("\x1b", "\r", "\u202e", "\x9b"))
+        parsed = json.loads(proc.stdout)
+        row = parsed[0] if fmt == "json" else parsed
+        title = "Bank\x1b[2J\r\nx\u202ey\x9bz"
+        assert row == {"title": title, "title_2": title, "a": None, "b": None, "c": None, "d": [1.5, None],
+                       "e": {"k": 1}}
 
 
 def test_query_from_stdin_and_from_a_file(pg_seeded: tuple[str, Engine], tmp_path: Path) -> None:
@@ -156,7 +186,10 @@ def test_the_reader_role_can_read_and_cannot_write(pg_seeded: tuple[str, Engine]
     reader = make_engine(reader_url)
     try:
         assert run_read_only(reader, "select count(*) from alert_history", 5000) == (["count"], [(0,)])
+        with reader.begin() as conn, pytest.raises(Exception, match="read-only transaction"):
+            conn.execute(text("DELETE FROM articles"))  # read-only by default (migration 0006)
         with reader.begin() as conn, pytest.raises(Exception, match="permission denied"):
+            conn.execute(text("SET TRANSACTION READ WRITE"))  # and without that, the grants refuse
             conn.execute(text("DELETE FROM articles"))
     finally:
         reader.dispose()
@@ -168,7 +201,7 @@ def test_the_reader_role_can_read_and_cannot_write(pg_seeded: tuple[str, Engine]
 
 def test_sqlite_reads_and_refuses_writes(sqlite_seeded: tuple[str, Engine]) -> None:
     url, engine = sqlite_seeded
-    ok = _sql(url, "--format", "json", "select ticker, total, negative from ticker_sentiment_hourly")
+    ok = _sql(url, "--format", "jsonl", "select ticker, total, negative from ticker_sentiment_hourly")
     assert ok.returncode == 0, ok.stderr
     assert [json.loads(x) for x in ok.stdout.splitlines()] == [
         {"ticker": "BNK", "total": 2, "negative": 1}
@@ -189,20 +222,14 @@ def test_sqlite_timeout(sqlite_seeded: tuple[str, Engine]) -> None:
 def test_sqlite_read_only_in_process(sqlite_seeded: tuple[str, Engine]) -> None:
     _, engine = sqlite_seeded
     for statement in ("UPDATE articles SET title = 'x'", "REPLACE INTO article_tickers VALUES (3, 'OIL')",
-                      "with t as (select 1) insert into article_tickers values (3, 'OIL')"):
-        with pytest.raises(QueryRefused):
+                      "with t as (select 1) insert into article_tickers values (3, 'OIL')",
+                      "ATTACH DATABASE '/tmp/x.db' AS x", "PRAGMA query_only = OFF"):
+        with pytest.raises(QueryError):  # the gate: a refusal, or not PostgreSQL's grammar
             run_read_only(engine, statement, 1000)
+        if not statement.startswith(("ATTACH", "PRAGMA")):
+            with pytest.raises(QueryRefused):  # the database alone: mode=ro, query_only
+                run_unchecked(engine, statement, 1000)
     assert _counts(engine) == (3, 3, 2)
-
-
-@pytest.mark.parametrize("sql, keyword", [
-    ("select 1", "select"),
-    ("  -- a comment\n/* block */ (SELECT 1)", "select"),
-    ("\n\tInsert into x values (1)", "insert"),
-    ("", ""),
-])
-def test_first_keyword(sql: str, keyword: str) -> None:
-    assert first_keyword(sql) == keyword
 
 
 def test_an_unreachable_server_is_one_line() -> None:

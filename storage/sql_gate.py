@@ -1,0 +1,162 @@
+"""The parser gate of ``monitor sql``: PostgreSQL's own grammar (pglast wraps libpg_query) decides whether a
+text is exactly one read-only query before anything is sent to the database.
+
+It is one layer of three (``storage.readonly`` runs what passes in a read-only transaction as the role
+``monitor_reader``, and migration 0006 takes rights away from that role); none of them is trusted alone.
+
+What passes: exactly one statement, a query (``SELECT``, ``VALUES``, ``TABLE``, set operations, ``WITH``
+whose every CTE is itself a query), or ``EXPLAIN`` of one without ``ANALYZE``; no ``SELECT ... INTO``, no
+locking clause (``FOR UPDATE/SHARE/...``) anywhere, and no call of a function on the deny list below.
+
+Functions, the decision: deny every ``pg_*`` name except a short allow-list of harmless introspection and
+sizing functions, plus a deny list of the few other names that escape the role (``set_config`` can
+``SET ROLE`` back to a superuser session user within the same statement), run dynamic SQL
+(``query_to_xml``, ``ts_stat``), touch large objects or sequences, assign transaction ids or act outside
+the database (``dblink``). Matching is on the last part of the name, case-insensitively, whatever schema
+qualification or quoting is used. An allow-list of every function would be safer still but would refuse
+analysts' ordinary SQL (string, date, JSON and aggregate functions) and age badly with PostgreSQL releases.
+Known gap, covered by the other layers: PostgreSQL's attribute notation (``t.f`` for ``f(t)``) calls a
+one-argument function on a row type without a FuncCall node; no denied function takes a row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from pglast import ast, parse_sql
+from pglast.parser import ParseError
+
+
+class GateError(Exception):
+    """The text is not valid SQL (one line)."""
+
+
+class GateRefusal(Exception):
+    """The text is valid SQL but not one read-only query (one line)."""
+
+
+_READ_ONLY = "monitor sql is read-only and runs one query (SELECT, VALUES, TABLE, WITH, EXPLAIN)"
+
+# pg_* functions that only read catalog or size information, or that the grammar itself emits
+# (COLLATION FOR -> pg_collation_for).
+_ALLOWED_PG = frozenset({
+    "pg_typeof", "pg_size_pretty", "pg_size_bytes", "pg_column_size", "pg_column_compression",
+    "pg_relation_size", "pg_total_relation_size", "pg_table_size", "pg_indexes_size", "pg_database_size",
+    "pg_collation_for", "pg_client_encoding", "pg_encoding_to_char", "pg_char_to_encoding",
+    "pg_backend_pid", "pg_postmaster_start_time", "pg_conf_load_time", "pg_is_in_recovery",
+    "pg_table_is_visible", "pg_type_is_visible", "pg_function_is_visible", "pg_has_role",
+    "pg_get_expr", "pg_get_keywords", "pg_get_userbyid", "pg_get_serial_sequence",
+    "pg_get_function_arguments", "pg_get_function_identity_arguments", "pg_get_function_result",
+    "pg_describe_object", "pg_identify_object", "pg_input_is_valid", "pg_input_error_info",
+    "pg_index_column_has_property", "pg_index_has_property", "pg_indexam_has_property",
+    "pg_partition_tree", "pg_partition_root", "pg_partition_ancestors", "pg_options_to_table",
+    "pg_jit_available", "pg_last_xact_replay_timestamp",
+})
+_ALLOWED_PG_PATTERN = re.compile(r"pg_get_\w*def")  # pg_get_viewdef, pg_get_indexdef, pg_get_constraintdef ...
+
+_DENIED = frozenset({
+    "set_config",  # set_config('role' | 'session_authorization', ...) undoes SET ROLE for a superuser session
+    "nextval", "setval",  # sequences change outside the transaction
+    "loread", "lowrite",  # large objects (lo_* below)
+    "ts_stat", "ts_rewrite",  # run the query text they are given
+    "gin_clean_pending_list", "brin_summarize_new_values", "brin_summarize_range", "brin_desummarize_range",
+    "set_limit",  # pg_trgm: sets a setting
+    "load_extension", "readfile", "writefile", "fts3_tokenizer",  # SQLite's file and extension escapes
+})
+_DENIED_PREFIXES = ("lo_", "dblink", "txid_", "binary_upgrade_")
+_DENIED_INFIXES = ("_to_xml",)  # query_to_xml*, cursor_to_xml*, table_/schema_/database_to_xml*
+
+# Statement kinds in words, for the refusal message (anything else: its node name without "Stmt").
+_KIND_WORDS = {
+    "VariableSetStmt": "SET/RESET", "VariableShowStmt": "SHOW", "TransactionStmt": "transaction control",
+    "CopyStmt": "COPY", "DoStmt": "DO", "CallStmt": "CALL", "ExecuteStmt": "EXECUTE", "PrepareStmt": "PREPARE",
+    "DeallocateStmt": "DEALLOCATE", "ListenStmt": "LISTEN", "UnlistenStmt": "UNLISTEN", "NotifyStmt": "NOTIFY",
+    "LockStmt": "LOCK", "VacuumStmt": "VACUUM/ANALYZE", "CreateTableAsStmt": "CREATE TABLE AS",
+    "DeclareCursorStmt": "DECLARE", "FetchStmt": "FETCH", "ClosePortalStmt": "CLOSE",
+    "DiscardStmt": "DISCARD", "LoadStmt": "LOAD", "CheckPointStmt": "CHECKPOINT",
+}
+
+
+def check_query(sql: str) -> None:
+    """Raise ``GateError`` (not SQL) or ``GateRefusal`` (not one read-only query); return if it may run."""
+    try:
+        statements = parse_sql(sql)
+    except ParseError as exc:
+        raise GateError(f"syntax error: {_one_line(str(exc))}") from None
+    except RecursionError:
+        raise GateError("the query is nested too deeply to check") from None
+    if not statements:
+        raise GateError("empty query (only comments or semicolons)")
+    if len(statements) > 1:
+        raise GateRefusal(f"one statement at a time, please: {len(statements)} found; {_READ_ONLY}")
+    statement = statements[0].stmt
+    if isinstance(statement, ast.ExplainStmt):
+        for option in statement.options or ():
+            if isinstance(option, ast.DefElem) and (option.defname or "").lower() == "analyze":
+                raise GateRefusal("EXPLAIN ANALYZE refused: it runs the statement; use EXPLAIN without it")
+        statement = statement.query
+    if not isinstance(statement, ast.SelectStmt):
+        raise GateRefusal(f"{_kind(statement)} refused: {_READ_ONLY}")
+    try:
+        for node in _walk(statement):
+            _check_node(node)
+    except RecursionError:  # pragma: no cover - _walk is iterative; pglast's own conversion may recurse
+        raise GateError("the query is nested too deeply to check") from None
+
+
+def _check_node(node: ast.Node) -> None:
+    name = type(node).__name__
+    if name.endswith("Stmt") and not isinstance(node, ast.SelectStmt):
+        # A data-modifying CTE (WITH d AS (DELETE ...) SELECT ...), or any statement nested elsewhere.
+        raise GateRefusal(f"{_kind(node)} inside the query refused: {_READ_ONLY}")
+    if isinstance(node, ast.IntoClause):
+        raise GateRefusal(f"SELECT ... INTO refused: it creates a table; {_READ_ONLY}")
+    if isinstance(node, ast.LockingClause):
+        raise GateRefusal(f"SELECT ... FOR UPDATE/SHARE refused: it locks rows; {_READ_ONLY}")
+    if isinstance(node, ast.FuncCall):
+        function = _function_name(node)
+        if is_denied_function(function):
+            raise GateRefusal(f"function {function}() refused: monitor sql is read-only, and this function "
+                              "can change the role, settings or sequences, or act outside the database")
+
+
+def is_denied_function(name: str) -> bool:
+    """True for a function name (last part, any case) that monitor sql refuses to call."""
+    name = name.lower()
+    if name.startswith("pg_"):
+        return name not in _ALLOWED_PG and not _ALLOWED_PG_PATTERN.fullmatch(name)
+    return (name in _DENIED or name.startswith(_DENIED_PREFIXES)
+            or any(infix in name for infix in _DENIED_INFIXES))
+
+
+def _function_name(node: ast.FuncCall) -> str:
+    parts = node.funcname or ()
+    last = parts[-1] if parts else None
+    return str(getattr(last, "sval", "") or "")
+
+
+def _walk(root: ast.Node) -> Iterator[ast.Node]:
+    """Every node under root, root included, in source order (so a refusal names the first offender);
+    iterative: a deeply nested query must not hit Python's recursion limit."""
+    stack: list[object] = [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.Node):
+            yield item
+            stack.extend(reversed([getattr(item, attribute) for attribute in item]))
+        elif isinstance(item, list | tuple):
+            stack.extend(reversed(item))
+
+
+def _kind(node: object) -> str:
+    name = type(node).__name__
+    if name in _KIND_WORDS:
+        return _KIND_WORDS[name]
+    words = re.findall(r"[A-Z][a-z]*", name.removesuffix("Stmt"))
+    return " ".join(words).upper() or name
+
+
+def _one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else "invalid SQL"
