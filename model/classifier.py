@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +136,7 @@ class Classifier:
     def precision(self) -> str:
         return "fp32" if self.dtype is None else str(self.dtype).removeprefix("torch.")
 
-    def predict(self, texts: list[str], batch_size: int = 128) -> list[Prediction]:
+    def predict(self, texts: Sequence[str], batch_size: int = 128) -> list[Prediction]:
         if not texts:
             return []
         encoded = self.tokenizer.encode(texts)

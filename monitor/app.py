@@ -99,6 +99,7 @@ def make_daemon(settings: Settings, pipeline: Pipeline) -> Any:
         is_transient=is_transient,
         batch_max_size=settings.batch_max_size,
         batch_max_wait_s=settings.batch_max_wait_ms / 1000,
+        batch_max_bytes=settings.batch_max_bytes,
         breaker=InvalidRatioBreaker(
             settings.max_invalid_ratio, settings.invalid_window_messages, settings.invalid_min_messages
         ),

@@ -79,12 +79,14 @@ class Daemon:
         batch_max_size: int,
         batch_max_wait_s: float,
         breaker: InvalidRatioBreaker | None = None,
+        batch_max_bytes: int | None = None,
     ) -> None:
         self.connect = connect
         self.pipeline = pipeline
         self.is_transient = is_transient
         self.batch_max_size = batch_max_size
         self.batch_max_wait_s = batch_max_wait_s
+        self.batch_max_bytes = batch_max_bytes
         self.breaker = breaker
         self.stopping = threading.Event()
         self.stats = DaemonStats()
@@ -142,7 +144,8 @@ class Daemon:
         return None
 
     def _loop(self, source: KafkaSource) -> None:
-        batcher: Batcher[RawMessage] = Batcher(self.batch_max_size, self.batch_max_wait_s)
+        batcher: Batcher[RawMessage] = Batcher(self.batch_max_size, self.batch_max_wait_s,
+                                               max_bytes=self.batch_max_bytes, size_of=_value_size)
         last_lag = 0.0
         while not self.stopping.is_set():
             wait_ms = int(1000 * (batcher.remaining_wait() if len(batcher) else self.batch_max_wait_s))
@@ -326,6 +329,10 @@ class Daemon:
                 source.resume_all()
             metrics.DB_AVAILABLE.set(1)
             return stored
+
+
+def _value_size(record: RawMessage) -> int:
+    return len(record.value) if record.value is not None else 0
 
 
 def _one_line(e: BaseException) -> str:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, overload
 
 from consumers.article import Article
 from consumers.decode import InvalidMessage, decode
@@ -18,7 +18,7 @@ from storage.repository import DeadLetter, StoredItem, store_batch, store_dead_l
 
 log = logging.getLogger(__name__)
 
-Classify = Callable[[list[str]], list[Prediction]]
+Classify = Callable[[Sequence[str]], list[Prediction]]
 T = TypeVar("T")
 
 
@@ -56,6 +56,27 @@ class BatchResult:
     stored: int  # new articles (redeliveries are not counted again)
     dead_letters: int
     seconds: float
+
+
+class ArticleTexts(Sequence[str]):
+    """What the classifier reads of each article, built when asked for: a list of whole texts would hold a second
+    copy of every body in the batch (up to 4 bytes a character) while the model, which reads only the start of
+    each, runs."""
+
+    def __init__(self, articles: Sequence[Article]) -> None:
+        self._articles = articles
+
+    def __len__(self) -> int:
+        return len(self._articles)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [a.text() for a in self._articles[index]]
+        return self._articles[index].text()
 
 
 def jsonl_records(path: Path) -> Iterator[FileRecord]:
@@ -127,7 +148,7 @@ class Pipeline:
         decoded = self.decode(records)
         if decoded.valid:
             started = time.perf_counter()
-            predictions = self.classify([a.text() for a, _ in decoded.valid])
+            predictions = self.classify(ArticleTexts([a for a, _ in decoded.valid]))
             metrics.MODEL_SECONDS.observe(time.perf_counter() - started)
             decoded.items = [
                 StoredItem(a, p, kafka_topic=r.topic, kafka_partition=r.partition, kafka_offset=r.offset)

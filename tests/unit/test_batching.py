@@ -115,3 +115,40 @@ def test_default_clock_is_monotonic() -> None:
     b.add([1])
     assert 0.0 <= b.age() < 5.0
     assert not b.ready()
+
+
+# --- by bytes (issue 13, item 2): messages near the size limit must not make a batch of hundreds of MB
+
+
+def test_full_by_bytes_before_full_by_count(clock: FakeClock) -> None:
+    b: Batcher[bytes] = Batcher(256, 60.0, now=clock, max_bytes=1000, size_of=len)
+    b.add([b"x" * 300] * 3)
+    assert not b.ready() and b.remaining_wait() == 60.0
+    b.add([b"x" * 300, b"y" * 300])
+    assert b.ready() and b.remaining_wait() == 0.0  # 1500 bytes held, no waiting
+    first = b.take()
+    assert len(first) == 3 and b.held_bytes == 600  # 900 <= 1000 < 1200
+    assert not b.ready()  # the leftovers are under the limit
+    clock.advance(60)
+    assert b.take() == [b"x" * 300, b"y" * 300] and b.held_bytes == 0 and len(b) == 0
+
+
+def test_an_item_bigger_than_max_bytes_is_a_batch_alone(clock: FakeClock) -> None:
+    b: Batcher[bytes] = Batcher(256, 60.0, now=clock, max_bytes=100, size_of=len)
+    b.add([b"z" * 5000, b"a", b"b"])
+    assert b.ready()
+    assert b.take() == [b"z" * 5000]
+    assert b.held_bytes == 2 and not b.ready()
+
+
+def test_count_still_applies_with_max_bytes(clock: FakeClock) -> None:
+    b: Batcher[bytes] = Batcher(2, 60.0, now=clock, max_bytes=10**9, size_of=len)
+    b.add([b"1", b"2", b"3"])
+    assert b.ready() and b.take() == [b"1", b"2"] and b.held_bytes == 1
+
+
+def test_max_bytes_needs_size_of() -> None:
+    with pytest.raises(ValueError):
+        Batcher(2, 1.0, max_bytes=10)
+    with pytest.raises(ValueError):
+        Batcher(2, 1.0, max_bytes=0, size_of=len)
