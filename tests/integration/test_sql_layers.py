@@ -10,6 +10,7 @@ is refused and changes nothing, and each database layer holds on its own, withou
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import subprocess
 from collections.abc import Callable, Iterator
@@ -76,6 +77,14 @@ def pg(pg_database_factory: Callable[[], str]) -> Iterator[tuple[str, Engine]]:
     with engine.connect() as conn:  # the premise: the URL names a superuser
         assert conn.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar()
     yield url, engine
+    # Should a layer ever break, leave no damage behind on the shared server: a replication slot would keep
+    # WAL for ever (slots are not transactional), and COPY TO PROGRAM would have left a file.
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                          "WHERE slot_name = :slot"), {"slot": SLOT})
+        conn.commit()
+    with contextlib.suppress(OSError):  # the server's OS user owns it
+        PWNED.unlink(missing_ok=True)
     engine.dispose()
 
 
@@ -305,20 +314,33 @@ def test_a_direct_login_as_the_reader_is_read_only(pg: tuple[str, Engine]) -> No
             conn.execute("select lo_create(0)")
 
 
-def test_migration_0006_takes_dangerous_memberships_away(pg_admin_url: str,
-                                                        pg_database_factory: Callable[[], str]) -> None:
+def test_migration_0006_hardens_a_role_that_lost_its_hardening(pg_admin_url: str,
+                                                                pg_database_factory: Callable[[], str]) -> None:
+    """The role is server-wide: an operator (or an older setup) may have granted it more. Upgrading any
+    monitor database takes that away again."""
     engine = make_engine(pg_database_factory())
+    hardened = ("SELECT pg_has_role('monitor_reader', 'pg_read_server_files', 'MEMBER'), "
+                "pg_has_role('monitor_reader', 'pg_signal_backend', 'MEMBER'), rolreplication, rolconfig "
+                "FROM pg_roles WHERE rolname = 'monitor_reader'")
     try:
         upgrade(engine, "0005")
         with psycopg.connect(_psycopg_url(pg_admin_url), autocommit=True) as admin:
             admin.execute("GRANT pg_read_server_files, pg_signal_backend TO monitor_reader")
+            admin.execute("ALTER ROLE monitor_reader REPLICATION")
+            admin.execute("ALTER ROLE monitor_reader RESET ALL")
             try:
                 upgrade(engine)
-                member = admin.execute("SELECT pg_has_role('monitor_reader', 'pg_read_server_files', 'MEMBER'), "
-                                       "pg_has_role('monitor_reader', 'pg_signal_backend', 'MEMBER')").fetchone()
-            finally:
+                after = admin.execute(hardened).fetchone()
+            finally:  # whatever happened, leave the shared role as the migration should
                 admin.execute("REVOKE pg_read_server_files, pg_signal_backend FROM monitor_reader")
-        assert member == (False, False)
+                admin.execute("ALTER ROLE monitor_reader NOREPLICATION")
+                admin.execute("ALTER ROLE monitor_reader SET default_transaction_read_only = on")
+                admin.execute("ALTER ROLE monitor_reader SET statement_timeout = '5min'")
+                admin.execute("ALTER ROLE monitor_reader SET idle_in_transaction_session_timeout = '1min'")
+        assert after is not None
+        assert after[:3] == (False, False, False)
+        assert {"default_transaction_read_only=on", "statement_timeout=5min",
+                "idle_in_transaction_session_timeout=1min"} <= set(after[3] or ())
     finally:
         engine.dispose()
 
