@@ -17,6 +17,11 @@ set -euo pipefail
 
 : "${MONITOR_DB_USER:=monitor}"
 : "${MONITOR_DB_PASSWORD:?set MONITOR_DB_PASSWORD, the password of the database owner}"
+if [ "$MONITOR_DB_USER" = "$POSTGRES_USER" ]; then
+    # The owner is made NOSUPERUSER below: that must never be the superuser running this script.
+    echo "MONITOR_DB_USER must differ from POSTGRES_USER ($POSTGRES_USER)" >&2
+    exit 1
+fi
 
 psql -v ON_ERROR_STOP=1 --no-psqlrc --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
      -v owner="$MONITOR_DB_USER" -v owner_password="$MONITOR_DB_PASSWORD" -v db="$POSTGRES_DB" <<'EOSQL'
