@@ -80,6 +80,9 @@ _KIND_WORDS = {
 
 def check_query(sql: str) -> None:
     """Raise ``GateError`` (not SQL) or ``GateRefusal`` (not one read-only query); return if it may run."""
+    if "\x00" in sql:
+        # libpg_query (a C string) would stop reading at the NUL; what follows must not reach anything.
+        raise GateRefusal("a NUL character in the query refused: the parser would not see what follows it")
     try:
         statements = parse_sql(sql)
     except ParseError as exc:

@@ -22,6 +22,7 @@ ATTACKS = [
     ("CoPy articles TO STDOUT", "COPY"),
     ("copy articles from program 'cat /etc/passwd'", "COPY"),
     # more than one statement
+    ("select 1\x00; copy (select 1) to program 'id'", "NUL"),
     ("select 1; select 2", "one statement"),
     ("select 1; commit; delete from articles", "one statement"),
     ("select 1;\n;copy (select 1) to program 'id'", "one statement"),
