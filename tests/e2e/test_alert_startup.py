@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -23,7 +24,15 @@ from consumers.broker import EmbeddedBroker
 from consumers.source import ensure_topic
 from storage.db import make_engine, make_session_factory, upgrade
 from storage.repository import store_batch
-from tests.e2e.support import FAST_GROUP_JSON, Daemon, assert_one_line_error, monitor_env, run_monitor, wait_for
+from tests.e2e.support import (
+    FAST_GROUP_JSON,
+    Daemon,
+    assert_one_line_error,
+    monitor_cmd,
+    monitor_env,
+    run_monitor,
+    wait_for,
+)
 from tests.integration.test_alerts import steady, surge
 from tests.slack_server import SlackServer
 from tests.unit.test_prometheus_metrics import assert_all_at_zero
@@ -92,6 +101,22 @@ def test_a_broken_alert_setting_stops_the_demo_too(case: str, tmp_path: Path) ->
     proc = run_monitor("demo", "--messages", "10", env=env, cwd=tmp_path, timeout=40)
     assert_one_line_error(proc, "demo", *NEEDLES[case])
     assert "starting the bundled" not in proc.stdout  # stopped before doing anything
+
+
+@pytest.mark.parametrize("token", [None, TOKEN])
+def test_the_demo_says_first_that_it_never_posts_to_slack(token: str | None, tmp_path: Path) -> None:
+    env = monitor_env(slack_token=token)
+    proc = subprocess.Popen(monitor_cmd("demo", "--messages", "10"), env=env, cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert first.startswith("surge alerts: printed here; the demo never posts to Slack"), first
+    assert ("configured Slack token is not used" in first) == (token is not None)
+    assert TOKEN not in first
 
 
 def _metrics(port: int) -> str:

@@ -162,7 +162,7 @@ def built(kind: str, p: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("value", HOSTILE_TEXTS)
-@pytest.mark.parametrize("field", ["title", "source", "highlights", "key", "topic_key", "rule"])
+@pytest.mark.parametrize("field", ["title", "source", "highlights", "key", "topic_key", "rule", "baseline_how"])
 def test_hostile_text_in_any_field_of_any_message(kind: str, value: str, field: str) -> None:
     h = headline()
     p = payload()
@@ -177,7 +177,7 @@ def test_hostile_text_in_any_field_of_any_message(kind: str, value: str, field: 
     elif field == "topic_key":
         p["scope"], p["key"] = "topic", value
     else:
-        p["rule"] = value
+        p[field] = value
     p["headlines"] = [h]
     blocks, text = built(kind, p)
     assert_harmless(blocks, text, {"https://news.example/a"}, headlines=1)
