@@ -103,7 +103,7 @@ def test_a_broken_alert_setting_stops_the_demo_too(case: str, tmp_path: Path) ->
     assert "starting the bundled" not in proc.stdout  # stopped before doing anything
 
 
-@pytest.mark.parametrize("token", [None, TOKEN])
+@pytest.mark.parametrize("token", [None, TOKEN], ids=["no token", "token"])
 def test_the_demo_says_first_that_it_never_posts_to_slack(token: str | None, tmp_path: Path) -> None:
     env = monitor_env(slack_token=token)
     proc = subprocess.Popen(monitor_cmd("demo", "--messages", "10"), env=env, cwd=tmp_path, text=True,
