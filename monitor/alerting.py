@@ -140,6 +140,8 @@ def run_backtest(
     from monitor.pipeline import chunks, jsonl_records
     from storage import alerts_repo
 
+    if since is not None and until is not None and until <= since:
+        raise ValueError(f"--until ({until.isoformat()}) must be after --since ({since.isoformat()})")
     out = out or sys.stdout
     err = err or sys.stderr
     database = app.open_database(settings)
@@ -161,8 +163,6 @@ def run_backtest(
     # A replay never runs over empty time: before the first stored article (less the look-back) and after
     # the last (plus a window, for the resolves) no alert can change, and `--since 0001-01-01` with a one-minute
     # step would otherwise loop for a billion steps.
-    if since is not None and until is not None and until <= since:
-        raise ValueError(f"--until ({until.isoformat()}) must be after --since ({since.isoformat()})")
     since = max(since or first, _shift(first, -t.window))
     until = min(until or _shift(last, timedelta(seconds=1)), _shift(last, t.window + timedelta(seconds=1)))
     step_s = step_seconds if step_seconds is not None else settings.detect_interval_seconds

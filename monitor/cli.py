@@ -298,6 +298,11 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
 
+    def _print_message(self, message: str, file: Any = None) -> None:
+        # argparse swallows write errors here: --help into a full disk would exit 0 having written nothing.
+        if message:
+            (file or sys.stderr).write(message)
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="monitor", description="Financial news sentiment monitor")
@@ -379,7 +384,17 @@ def main(argv: list[str] | None = None) -> int:
     an unreachable database or broker) exit 2, anything else 1 with its exception type (its traceback goes to
     the log at DEBUG: MONITOR_LOG_LEVEL=DEBUG shows it). Startup logs nothing at INFO before a command has
     done something, so a command that fails at the start prints exactly that one line."""
-    args = build_parser().parse_args(argv)
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit:  # --help, or a usage error (already one line): --help's output must reach stdout
+            sys.stdout.flush()
+            raise
+    except OSError as e:
+        _discard_stdout()
+        if isinstance(e, BrokenPipeError):  # `monitor --help | head`
+            return 0
+        return _fail("", f"cannot write output: {e.strerror}", 1)
     command = args.command
     try:
         code = _run(args)
@@ -435,7 +450,8 @@ def _one_line(text: str) -> str:
 
 
 def _fail(command: str, message: str, code: int) -> int:
-    print(f"monitor {command}: error: {_one_line(message) or 'failed'}", file=sys.stderr, flush=True)
+    prog = f"monitor {command}" if command else "monitor"
+    print(f"{prog}: error: {_one_line(message) or 'failed'}", file=sys.stderr, flush=True)
     return code
 
 
