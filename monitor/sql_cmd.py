@@ -31,6 +31,21 @@ def timeout_ms(value: str) -> int:
     return n
 
 
+# The same defaults as storage.readonly (a test checks; importing it here would load the database drivers
+# for every command's --help).
+DEFAULT_MAX_ROWS = 100_000
+MAX_RESULT_MIB = 256
+MAX_ROWS_LIMIT = 10_000_000
+MAX_QUERY_BYTES = 1_000_000  # a query text larger than this is a mistake (--file /dev/zero), not SQL
+
+
+def max_rows(value: str) -> int:
+    n = positive_int(value)
+    if n > MAX_ROWS_LIMIT:
+        raise argparse.ArgumentTypeError(f"at most {MAX_ROWS_LIMIT:,}, got {n}")
+    return n
+
+
 class SqlCommandError(ValueError):
     """A one-line error of `monitor sql` (cli.main prints ValueErrors as `monitor sql: error: ...`)."""
 
@@ -49,6 +64,9 @@ def add_sql_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--timeout-ms", type=timeout_ms, default=DEFAULT_TIMEOUT_MS,
                    help=f"statement timeout in milliseconds (default {DEFAULT_TIMEOUT_MS}, "
                         f"at most {MAX_TIMEOUT_MS})")
+    p.add_argument("--max-rows", type=max_rows, default=DEFAULT_MAX_ROWS,
+                   help=f"a larger result is an error, not a cut export (default {DEFAULT_MAX_ROWS:,}, at most "
+                        f"{MAX_ROWS_LIMIT:,}; results over {MAX_RESULT_MIB} MiB are refused too)")
     p.add_argument("--database-url", help="overrides MONITOR_DATABASE_URL")
     p.set_defaults(fn=cmd_sql)
     return p
@@ -60,9 +78,11 @@ def read_query(query: str | None, file: Path | None, stdin: TextIO) -> str:
     if file is not None:
         if not file.is_file():
             raise SqlCommandError(f"no such file: {file}")
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as f:
+            text = _decoded(f.read(MAX_QUERY_BYTES + 1), str(file))
     elif query == "-":
-        text = stdin.read()
+        text = _decoded(stdin.buffer.read(MAX_QUERY_BYTES + 1) if hasattr(stdin, "buffer")
+                        else stdin.read(MAX_QUERY_BYTES + 1).encode("utf-8", "surrogatepass"), "stdin")
     elif query is not None:
         text = query
     else:
@@ -70,6 +90,15 @@ def read_query(query: str | None, file: Path | None, stdin: TextIO) -> str:
     if not text.strip():
         raise SqlCommandError("the query is empty")
     return text
+
+
+def _decoded(data: bytes, where: str) -> str:
+    if len(data) > MAX_QUERY_BYTES:
+        raise SqlCommandError(f"the query in {where} is larger than {MAX_QUERY_BYTES:,} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SqlCommandError(f"the query in {where} is not UTF-8 (byte {exc.start})") from None
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -84,7 +113,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     setup_logging(settings.log_level, settings.log_format)
     engine = make_engine(settings.database_url.get_secret_value())
     try:
-        columns, rows = run_read_only(engine, sql, args.timeout_ms)
+        columns, rows = run_read_only(engine, sql, args.timeout_ms, args.max_rows)
     except QueryError as exc:
         raise SqlCommandError(str(exc)) from None
     finally:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -50,6 +51,13 @@ class QueryTimeout(QueryError):
 
 READER_ROLE = "monitor_reader"
 MAX_TIMEOUT_MS = 300_000  # 5 minutes: a longer query is a job for a replica, not for the daemon's database
+# The whole result is held before it is printed (the table format needs every width), so it is bounded:
+# an unbounded `select * from articles` on a large history, or `select repeat('x', 1e9)`, would take the
+# client's memory. A result past either cap is an error, never a silently cut export.
+DEFAULT_MAX_ROWS = 100_000
+MAX_RESULT_BYTES = 256 * 1024 * 1024
+_FETCH_ROWS = 1_000  # rows per chunk from the server
+_VALUE_OVERHEAD = 16  # bytes counted for a non-text value (a number, a time, None)
 
 _PG_READ_ONLY_VIOLATION = "25006"  # read_only_sql_transaction
 _PG_INSUFFICIENT_PRIVILEGE = "42501"
@@ -61,9 +69,11 @@ ROLE_MISSING_MESSAGE = (f"the read-only role {READER_ROLE} does not exist in thi
                         "`monitor db upgrade` (migration 0003 creates it, 0006 hardens it)")
 
 
-def run_read_only(engine: Engine, sql: str, timeout_ms: int) -> tuple[list[str], list[tuple[Any, ...]]]:
+def run_read_only(engine: Engine, sql: str, timeout_ms: int,
+                  max_rows: int = DEFAULT_MAX_ROWS) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run one query read-only; return its column names and rows (both empty for a statement that
-    returns no rows). Raises ``QueryRefused``, ``QueryTimeout`` or ``QueryError``; nothing is changed."""
+    returns no rows). Raises ``QueryRefused``, ``QueryTimeout`` or ``QueryError`` (also for a result of
+    more than ``max_rows`` rows or ``MAX_RESULT_BYTES`` bytes); nothing is changed."""
     _check_timeout(timeout_ms)
     if not sql.strip():
         raise QueryError("empty query")
@@ -73,18 +83,21 @@ def run_read_only(engine: Engine, sql: str, timeout_ms: int) -> tuple[list[str],
         raise QueryRefused(str(exc)) from None
     except GateError as exc:
         raise QueryError(str(exc)) from None
-    return run_unchecked(engine, sql, timeout_ms)
+    return run_unchecked(engine, sql, timeout_ms, max_rows)
 
 
-def run_unchecked(engine: Engine, sql: str, timeout_ms: int) -> tuple[list[str], list[tuple[Any, ...]]]:
+def run_unchecked(engine: Engine, sql: str, timeout_ms: int,
+                  max_rows: int = DEFAULT_MAX_ROWS) -> tuple[list[str], list[tuple[Any, ...]]]:
     """The database layers alone, without the parser gate: for ``run_read_only`` and for the tests that
     show those layers hold by themselves. Do not call it with text that did not pass the gate."""
     _check_timeout(timeout_ms)
+    if max_rows < 1:
+        raise ValueError(f"max_rows must be at least 1, got {max_rows}")
     dialect = engine.dialect.name
     if dialect == "postgresql":
-        return _run_postgresql(engine, sql, timeout_ms)
+        return _run_postgresql(engine, sql, timeout_ms, max_rows)
     if dialect == "sqlite":
-        return _run_sqlite(engine, sql, timeout_ms)
+        return _run_sqlite(engine, sql, timeout_ms, max_rows)
     raise NotImplementedError(f"read-only queries support postgresql and sqlite, not {dialect!r}")
 
 
@@ -93,12 +106,32 @@ def _check_timeout(timeout_ms: int) -> None:
         raise ValueError(f"timeout must be 1 to {MAX_TIMEOUT_MS} ms, got {timeout_ms}")
 
 
+def _collect_bounded(rows: Iterable[Any], max_rows: int) -> list[tuple[Any, ...]]:
+    """Every row of a row iterator; ``QueryError`` as soon as the result passes ``max_rows`` rows or
+    ``MAX_RESULT_BYTES`` (text and bytes counted by length). The iterator must fetch lazily (psycopg's
+    ``stream``, SQLite's cursor) for the caps to bound memory, not only output."""
+    collected: list[tuple[Any, ...]] = []
+    size = 0
+    for row in rows:
+        size += sum(len(v) if isinstance(v, str | bytes | bytearray | memoryview) else _VALUE_OVERHEAD
+                    for v in row)
+        collected.append(tuple(row))
+        if len(collected) > max_rows:
+            raise QueryError(f"the result has more than {max_rows:,} rows: add LIMIT or aggregate "
+                             "(or raise --max-rows)")
+        if size > MAX_RESULT_BYTES:
+            raise QueryError(f"the result is larger than {MAX_RESULT_BYTES // 2**20} MiB: add LIMIT or select "
+                             "fewer or shorter columns (left(body, 200))")
+    return collected
+
+
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
 
 
-def _run_postgresql(engine: Engine, sql: str, timeout_ms: int) -> tuple[list[str], list[tuple[Any, ...]]]:
+def _run_postgresql(engine: Engine, sql: str, timeout_ms: int,
+                    max_rows: int) -> tuple[list[str], list[tuple[Any, ...]]]:
     # engine.connect(), not raw_connection(): a failure to connect comes wrapped as SQLAlchemy's
     # OperationalError, which storage.db.is_transient (and so the CLI's "database unavailable") knows.
     with engine.connect() as sa_connection:
@@ -108,13 +141,18 @@ def _run_postgresql(engine: Engine, sql: str, timeout_ms: int) -> tuple[list[str
             with conn.cursor() as cur:
                 _enter_reader_transaction(cur, timeout_ms)
                 try:
-                    # prepare=True: the extended protocol, which accepts exactly one statement, and no
-                    # client-side parameter parsing, so a literal % in the query stays itself.
-                    cur.execute(sql, prepare=True)
+                    # stream(): the extended protocol, which accepts exactly one statement, no client-side
+                    # parameter parsing (a literal % stays itself), and rows fetched in chunks (libpq >= 17)
+                    # so that the caps below bound the client's memory, not only what is printed.
+                    stream = cur.stream(sql, size=_FETCH_ROWS)
+                    try:
+                        rows = _collect_bounded(stream, max_rows)
+                    finally:
+                        # a cut-off result: closing psycopg's generator cancels the rest of the query
+                        stream.close()  # type: ignore[attr-defined]
                     if cur.description is None:
                         return [], []
-                    columns = [d.name for d in cur.description]
-                    return columns, [tuple(row) for row in cur.fetchall()]
+                    return [d.name for d in cur.description], rows
                 except psycopg.Error as exc:
                     error = _query_error(exc, timeout_ms)
                     if isinstance(error, DatabaseUnavailable):
@@ -170,7 +208,8 @@ def _query_error(exc: psycopg.Error, timeout_ms: int) -> Exception:
     return QueryError(_first_line(exc))
 
 
-def _run_sqlite(engine: Engine, sql: str, timeout_ms: int) -> tuple[list[str], list[tuple[Any, ...]]]:
+def _run_sqlite(engine: Engine, sql: str, timeout_ms: int,
+                max_rows: int) -> tuple[list[str], list[tuple[Any, ...]]]:
     database = engine.url.database
     if not database or database == ":memory:":
         raise QueryError("monitor sql needs a SQLite database file, not an in-memory database")
@@ -194,9 +233,9 @@ def _run_sqlite(engine: Engine, sql: str, timeout_ms: int) -> tuple[list[str], l
         conn.execute("PRAGMA query_only = ON")
         conn.set_progress_handler(_interrupt_when_late, 1000)  # every 1000 VM instructions
         cur = conn.execute(sql)  # raises ProgrammingError for more than one statement
-        rows = cur.fetchall()
+        rows = _collect_bounded(cur, max_rows)
         columns = [d[0] for d in cur.description] if cur.description else []
-        return columns, [tuple(row) for row in rows]
+        return columns, rows
     except sqlite3.Error as exc:
         message = _first_line(exc)
         if timed_out:

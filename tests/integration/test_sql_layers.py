@@ -383,6 +383,40 @@ def test_the_timeout_is_capped(pg: tuple[str, Engine]) -> None:
     assert CLI_MAX == MAX_TIMEOUT_MS
 
 
+@pytest.mark.parametrize("query, max_rows, needle", [
+    ("select g from generate_series(1, 5001) g", 5000, "more than 5,000 rows"),
+    # one row, but ~300 MB of text: the byte cap, checked chunk by chunk as rows stream in
+    ("select repeat('x', 1000000) from generate_series(1, 300)", 100_000, "larger than 256 MiB"),
+])
+def test_a_result_past_a_cap_is_an_error_not_a_cut_export(
+    pg: tuple[str, Engine], query: str, max_rows: int, needle: str
+) -> None:
+    url, engine = pg
+    with pytest.raises(QueryError, match=needle):
+        run_read_only(engine, query, 60_000, max_rows)
+    assert run_read_only(engine, "select g from generate_series(1, 5000) g", 5000, 5000)[1][-1] == (5000,)
+    proc = run_monitor("sql", "--max-rows", "3", "select g from generate_series(1, 4) g",
+                       env=monitor_env(database_url=url))
+    assert_one_line_error(proc, "sql", "more than 3 rows")
+    proc = run_monitor("sql", "--max-rows", "10000001", "select 1", env=monitor_env(database_url=url))
+    assert_one_line_error(proc, "sql", "--max-rows", "10,000,000")
+    from monitor.sql_cmd import DEFAULT_MAX_ROWS, MAX_RESULT_MIB
+
+    assert (DEFAULT_MAX_ROWS, MAX_RESULT_MIB * 2**20) == (readonly.DEFAULT_MAX_ROWS, readonly.MAX_RESULT_BYTES)
+
+
+def test_the_query_text_is_bounded(pg: tuple[str, Engine], tmp_path: Path) -> None:
+    url, _ = pg
+    huge = tmp_path / "huge.sql"
+    huge.write_text("select 1 " + " " * 1_000_000)
+    assert_one_line_error(run_monitor("sql", "--file", str(huge), env=monitor_env(database_url=url)),
+                          "sql", "larger than 1,000,000 bytes")
+    latin1 = tmp_path / "latin1.sql"
+    latin1.write_bytes("select 'café'".encode("latin-1"))
+    assert_one_line_error(run_monitor("sql", "--file", str(latin1), env=monitor_env(database_url=url)),
+                          "sql", "not UTF-8")
+
+
 def test_a_lock_wait_ends_at_the_timeout(pg: tuple[str, Engine]) -> None:
     url, engine = pg
     with psycopg.connect(_psycopg_url(url)) as holder:
