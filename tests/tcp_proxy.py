@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Iterator
 from types import TracebackType
 
 ACCEPT_POLL_S = 0.1
@@ -113,3 +114,28 @@ def _close(s: socket.socket) -> None:
         s.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(OSError):
         s.close()
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[int]:
+    """A loopback port that accepts TCP connections and never says a word: a hung PostgreSQL (or any
+    server) for the tests of timeouts. Yields the port."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=256)
+    listener.settimeout(ACCEPT_POLL_S)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError, OSError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        for s in [*held, listener]:
+            s.close()

@@ -9,11 +9,8 @@ full disk (/dev/full) and to a closed pipe (`| head`), and `monitor classify` an
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +23,7 @@ from sqlalchemy.pool import NullPool
 from model.checkpoint import read_meta
 from storage.db import make_engine, upgrade
 from tests.e2e.support import REPO, SHIPPED_CHECKPOINT, monitor_cmd, monitor_env, run_monitor
+from tests.tcp_proxy import silent_server
 
 PASSWORD = "s3cr3t-Pa55"  # noqa: S105 - must never reach stderr
 HUNG_WITHIN_S = 20  # connect_timeout is 5 s: a hung database costs a command a few seconds, not for ever
@@ -60,23 +58,8 @@ def database_url(pg_database_factory: Callable[[], str]) -> str:
 @pytest.fixture(scope="module")
 def hung_database() -> Iterator[str]:
     """A 'PostgreSQL' that accepts TCP connections and never answers."""
-    listener = socket.create_server(("127.0.0.1", 0), backlog=256)
-    listener.settimeout(0.1)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError, OSError):
-                held.append(listener.accept()[0])
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"postgresql://monitor:{PASSWORD}@127.0.0.1:{listener.getsockname()[1]}/news"
-    stop.set()
-    thread.join()
-    for s in [*held, listener]:
-        s.close()
+    with silent_server() as port:
+        yield f"postgresql://monitor:{PASSWORD}@127.0.0.1:{port}/news"
 
 
 BAD_URLS = {

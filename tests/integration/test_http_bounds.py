@@ -29,6 +29,7 @@ import pytest
 
 from monitor.http import OpsServer, daemon_health
 from storage.db import make_engine, ping
+from tests.tcp_proxy import silent_server
 
 REPO = Path(__file__).resolve().parents[2]
 FILE_LIMIT = 256
@@ -85,24 +86,9 @@ def more_files() -> Iterator[None]:
 
 @pytest.fixture
 def hung_database() -> Iterator[str]:
-    """A 'PostgreSQL' that accepts TCP connections and never says a word."""
-    listener = socket.create_server(("127.0.0.1", 0), backlog=256)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError, OSError):
-                held.append(listener.accept()[0])
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"postgresql://monitor:not-the-password@127.0.0.1:{listener.getsockname()[1]}/news"
-    stop.set()
-    thread.join()
-    for s in [*held, listener]:
-        s.close()
+    """A 'PostgreSQL' that accepts TCP connections and never answers."""
+    with silent_server() as port:
+        yield f"postgresql://monitor:not-the-password@127.0.0.1:{port}/news"
 
 
 def test_half_sent_requests_beyond_the_file_limit_leave_healthz_and_the_database_working(
