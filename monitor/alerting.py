@@ -66,7 +66,7 @@ def detect_and_deliver(
     database: Any, t: Thresholds, notifier: Notifier, now: Callable[[], datetime] = lambda: datetime.now(UTC),
     policy: DeliveryPolicy = DEFAULT_POLICY,
 ) -> DrainResult | None:
-    """One scheduled step: a detection run (one transaction, under the advisory lock), then the outbox.
+    """One scheduled step: a detection run (one transaction, under the job_leaders row lock), then the outbox.
     `database` is monitor.app.Database. Errors are logged, not raised: the next run tries again."""
     from alerts.job import run_detection
     from storage.db import is_transient
