@@ -137,7 +137,6 @@ def run_backtest(
     from alerts.backtest import replay
     from alerts.job import story_of
     from monitor import app
-    from monitor.pipeline import chunks, jsonl_records
     from storage import alerts_repo
 
     if since is not None and until is not None and until <= since:
@@ -152,8 +151,8 @@ def run_backtest(
             classify = app.classify_fn(app.load_classifier(settings), settings.model_batch_size)
         pipeline = app.make_pipeline(settings, classify, database)
         stored = 0
-        for chunk in chunks(jsonl_records(input_file), settings.batch_max_size):
-            stored += pipeline.process(chunk).stored
+        for result in app.ingest_file(settings, pipeline, input_file):
+            stored += result.stored
         print(f"ingested {stored} new articles from {input_file}", file=err)
     first, last = database.read(alerts_repo.published_range)
     if first is None or last is None:

@@ -4,12 +4,13 @@ knows every floor of the house."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from monitor.config import Settings
-from monitor.pipeline import Classify, Pipeline
+from monitor.pipeline import BatchResult, Classify, Pipeline, chunks, jsonl_records
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,14 @@ def make_pipeline(settings: Settings, classify: Classify, database: Database) ->
         max_message_bytes=settings.max_message_bytes,
         dead_letter_max_bytes=settings.dead_letter_max_bytes,
     )
+
+
+def ingest_file(settings: Settings, pipeline: Pipeline, path: Path) -> Iterator[BatchResult]:
+    """A JSON-lines file through the pipeline in batches bounded like the daemon's (count and bytes), each
+    line read with a bound: `monitor ingest` and `monitor backtest --input`."""
+    records = jsonl_records(path, settings.max_message_bytes)
+    for chunk in chunks(records, settings.batch_max_size, settings.batch_max_bytes, lambda r: len(r.value)):
+        yield pipeline.process(chunk)
 
 
 def start_ops_server(

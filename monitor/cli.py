@@ -21,7 +21,7 @@ from monitor.config import ConfigError, Settings, load_settings
 from monitor.deadletters_cmd import add_deadletters_parser
 from monitor.history_cmd import add_history_parsers
 from monitor.logs import setup_logging
-from monitor.pipeline import chunks, jsonl_records
+from monitor.pipeline import bounded_lines, chunks
 from monitor.sql_cmd import add_sql_parser
 
 log = logging.getLogger("monitor")
@@ -96,8 +96,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     pipeline = app.make_pipeline(settings, app.classify_fn(classifier, settings.model_batch_size), database)
     stored = dead = total = 0
     with tqdm(desc="ingest", unit="msg", disable=args.quiet) as bar:
-        for chunk in chunks(jsonl_records(path), settings.batch_max_size):
-            result = pipeline.process(chunk)
+        for result in app.ingest_file(settings, pipeline, path):
             total, stored, dead = total + result.consumed, stored + result.stored, dead + result.dead_letters
             bar.update(result.consumed)
     print(json.dumps({"read": total, "stored": stored, "duplicates": total - stored - dead, "dead_letters": dead}))
@@ -151,11 +150,15 @@ def cmd_db(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- model commands
 
 
-def _classify_lines(lines: Iterable[bytes]) -> Iterator[tuple[str | None, str | None]]:
-    """(text, None) for a usable line, (None, error) for a bad one; one per input line. Each line is decoded
-    and checked on its own, so one bad line (not UTF-8, a lone surrogate, nesting deep enough to exhaust the
-    parser) costs only its own answer."""
-    for raw in lines:
+def _classify_lines(lines: Iterable[tuple[int, bytes, bool]],
+                    max_bytes: int) -> Iterator[tuple[str | None, str | None]]:
+    """(text, None) for a usable line, (None, error) for a bad one; one per input line (``bounded_lines``).
+    Each line is decoded and checked on its own, so one bad line (too long, not UTF-8, a lone surrogate,
+    nesting deep enough to exhaust the parser) costs only its own answer."""
+    for _, raw, too_long in lines:
+        if too_long:
+            yield None, f"line too long: more than {max_bytes} bytes (MONITOR_MAX_MESSAGE_BYTES)"
+            continue
         try:
             obj = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
@@ -219,7 +222,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
     classifier = app.load_classifier(settings, device=args.device)
     out: TextIO = sys.stdout
     # Bytes, not text: a line that is not UTF-8 must be that line's error, not a decode error for the stream.
-    for chunk in chunks(_classify_lines(sys.stdin.buffer), max(args.batch_size * 8, 256)):
+    lines = _classify_lines(bounded_lines(sys.stdin.buffer, settings.max_message_bytes), settings.max_message_bytes)
+    for chunk in chunks(lines, max(args.batch_size * 8, 256)):
         texts = [t for t, _ in chunk if t is not None]
         predictions = iter(_predict_each(classifier, texts, args.batch_size))
         for text, error in chunk:

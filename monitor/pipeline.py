@@ -3,12 +3,13 @@ the caller's last step, after this returns (DESIGN habit 1-2)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar, overload
+from typing import BinaryIO, Protocol, TypeVar, overload
 
 from consumers.article import Article
 from consumers.decode import InvalidMessage, decode
@@ -79,22 +80,46 @@ class ArticleTexts(Sequence[str]):
         return self._articles[index].text()
 
 
-def jsonl_records(path: Path) -> Iterator[FileRecord]:
+LINE_READ_BYTES = 1 << 16  # how much of an over-long line is read at a time while it is skipped
+
+
+def bounded_lines(f: BinaryIO, max_bytes: int) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number, line without its end, too_long) for every line of a binary file, holding at most
+    ``max_bytes + 1`` bytes of a line: a longer line yields its first ``max_bytes + 1`` bytes with
+    too_long=True and the rest is read past in small pieces. A 5 GB line (or /dev/zero) costs no memory."""
+    for number in itertools.count(1):
+        line = f.readline(max_bytes + 1)
+        if not line:
+            return
+        too_long = len(line) > max_bytes and not line.endswith(b"\n")
+        if too_long:
+            while (rest := f.readline(LINE_READ_BYTES)) and not rest.endswith(b"\n"):
+                pass
+        yield number, line.rstrip(b"\r\n"), too_long
+
+
+def jsonl_records(path: Path, max_line_bytes: int) -> Iterator[FileRecord]:
     """The non-blank lines of a JSON-lines file as records. Provenance "file:NAME" with the line number as
-    offset, so re-ingesting a file dedups its dead letters as Kafka redelivery would."""
+    offset, so re-ingesting a file dedups its dead letters as Kafka redelivery would. A line longer than
+    ``max_line_bytes`` comes cut to ``max_line_bytes + 1`` bytes, so decode dead-letters it as too large."""
     with path.open("rb") as f:
-        for number, line in enumerate(f, start=1):
+        for number, line, _ in bounded_lines(f, max_line_bytes):
             if line.strip():
-                yield FileRecord(value=line.rstrip(b"\r\n"), topic=f"file:{path.name}", partition=0, offset=number)
+                yield FileRecord(value=line, topic=f"file:{path.name}", partition=0, offset=number)
 
 
-def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+def chunks(items: Iterable[T], size: int, max_bytes: int | None = None,
+           size_of: Callable[[T], int] = lambda _: 0) -> Iterator[list[T]]:
+    """Lists of at most ``size`` items and, with ``max_bytes``, closed once they hold that many bytes by
+    ``size_of`` (so a file of ~1 MB lines is not read 256 at a time)."""
     chunk: list[T] = []
+    held = 0
     for item in items:
         chunk.append(item)
-        if len(chunk) == size:
+        held += size_of(item)
+        if len(chunk) == size or (max_bytes is not None and held >= max_bytes):
             yield chunk
-            chunk = []
+            chunk, held = [], 0
     if chunk:
         yield chunk
 

@@ -204,6 +204,32 @@ def test_ingest_into_postgresql_is_idempotent(fresh_pg, tiny_checkpoint: Path, t
     assert again["dead_letters"] == counts["dead_letters"]
 
 
+def test_ingest_and_classify_read_an_over_long_line_with_a_bound(
+    fresh_pg, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    """A 20 MB line (MONITOR_MAX_MESSAGE_BYTES 1 MB) is read only up to the limit: a dead letter for ingest
+    ("too large"), an error answer for classify; the lines after it keep their line numbers and answers."""
+    url, engine = fresh_pg
+    good = [json.dumps(m).encode() for m in _news("long", 3)]
+    huge = json.dumps({"title": "x", "published_at": "2026-01-01T00:00:00Z", "body": "y" * 20_000_000}).encode()
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(b"\n".join([good[0], huge, good[1], good[2]]) + b"\n")
+    env = monitor_env(database_url=url, model_path=tiny_checkpoint)
+    assert _summary(run_monitor("ingest", "--file", str(path), "--quiet", env=env)) == {
+        "read": 4, "stored": 3, "duplicates": 0, "dead_letters": 1}
+    with engine.connect() as c:
+        offset, error, raw_size = c.execute(text("select kafka_offset, error, length(raw) from dead_letters")).one()
+    # "1000001 bytes": ingest read the line only up to the limit (+1 byte), not its 20 MB
+    assert offset == 2 and "too large: 1000001 bytes" in error and raw_size <= 65536, error
+
+    texts = [json.dumps({"text": "Shares fall"}), json.dumps({"text": "z" * 2_000_000}), json.dumps({"text": "Up"})]
+    proc = run_monitor("classify", env=env, stdin="\n".join(texts) + "\n")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    answers = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(answers) == 3 and "topic" in answers[0] and "topic" in answers[2]
+    assert "line too long" in answers[1]["error"]
+
+
 def test_ingest_missing_file(tmp_path: Path) -> None:
     proc = run_monitor("ingest", "--file", str(tmp_path / "nope.jsonl"), env=monitor_env(), timeout=30)
     assert_one_line_error(proc, "ingest", "nope.jsonl")
