@@ -63,7 +63,9 @@ def make_pipeline(settings: Settings, classify: Classify, database: Database) ->
 def ingest_file(settings: Settings, pipeline: Pipeline, path: Path) -> Iterator[BatchResult]:
     """A JSON-lines file through the pipeline in batches bounded like the daemon's (count and bytes), each
     line read with a bound: `monitor ingest` and `monitor backtest --input`."""
-    records = jsonl_records(path, settings.max_message_bytes)
+    # Read a line up to what its dead letter would keep too, so that a line refused as too large but under
+    # MONITOR_DEAD_LETTER_MAX_BYTES is kept whole and can be replayed once the limit is raised.
+    records = jsonl_records(path, max(settings.max_message_bytes, settings.dead_letter_max_bytes))
     for chunk in chunks(records, settings.batch_max_size, settings.batch_max_bytes, lambda r: len(r.value)):
         yield pipeline.process(chunk)
 

@@ -150,13 +150,13 @@ def cmd_db(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- model commands
 
 
-def _classify_lines(lines: Iterable[tuple[int, bytes, bool]],
+def _classify_lines(lines: Iterable[tuple[int, bytes, int]],
                     max_bytes: int) -> Iterator[tuple[str | None, str | None]]:
     """(text, None) for a usable line, (None, error) for a bad one; one per input line (``bounded_lines``).
     Each line is decoded and checked on its own, so one bad line (too long, not UTF-8, a lone surrogate,
     nesting deep enough to exhaust the parser) costs only its own answer."""
-    for _, raw, too_long in lines:
-        if too_long:
+    for _, raw, size in lines:
+        if size > max_bytes:
             yield None, f"line too long: more than {max_bytes} bytes (MONITOR_MAX_MESSAGE_BYTES)"
             continue
         try:

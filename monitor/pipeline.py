@@ -42,6 +42,7 @@ class FileRecord:
     offset: int  # line number, for the dead letters
     topic: str | None = None
     partition: int | None = None
+    size: int | None = None  # the line's whole size, when only its start was read (bounded_lines)
 
 
 @dataclass
@@ -83,29 +84,37 @@ class ArticleTexts(Sequence[str]):
 LINE_READ_BYTES = 1 << 16  # how much of an over-long line is read at a time while it is skipped
 
 
-def bounded_lines(f: BinaryIO, max_bytes: int) -> Iterator[tuple[int, bytes, bool]]:
-    """(line number, line without its end, too_long) for every line of a binary file, holding at most
-    ``max_bytes + 1`` bytes of a line: a longer line yields its first ``max_bytes + 1`` bytes with
-    too_long=True and the rest is read past in small pieces. A 5 GB line (or /dev/zero) costs no memory."""
+def bounded_lines(f: BinaryIO, max_bytes: int) -> Iterator[tuple[int, bytes, int]]:
+    """(line number, line without its end, the line's whole size) for every line of a binary file, holding
+    at most ``max_bytes + 1`` bytes of a line: a longer line yields its first ``max_bytes + 1`` bytes (its
+    size says how long it really was) and the rest is read past in small pieces. A 5 GB line costs no memory."""
     for number in itertools.count(1):
         line = f.readline(max_bytes + 1)
         if not line:
             return
-        too_long = len(line) > max_bytes and not line.endswith(b"\n")
-        if too_long:
-            while (rest := f.readline(LINE_READ_BYTES)) and not rest.endswith(b"\n"):
-                pass
-        yield number, line.rstrip(b"\r\n"), too_long
+        size = len(line)
+        if size > max_bytes and not line.endswith(b"\n"):
+            while rest := f.readline(LINE_READ_BYTES):
+                size += len(rest)
+                if rest.endswith(b"\n"):
+                    break
+            size -= 2 if rest.endswith(b"\r\n") else 1 if rest.endswith(b"\n") else 0
+            yield number, line, size
+        else:
+            stripped = line.rstrip(b"\r\n")
+            yield number, stripped, len(stripped)
 
 
 def jsonl_records(path: Path, max_line_bytes: int) -> Iterator[FileRecord]:
     """The non-blank lines of a JSON-lines file as records. Provenance "file:NAME" with the line number as
     offset, so re-ingesting a file dedups its dead letters as Kafka redelivery would. A line longer than
-    ``max_line_bytes`` comes cut to ``max_line_bytes + 1`` bytes, so decode dead-letters it as too large."""
+    ``max_line_bytes`` comes cut to ``max_line_bytes + 1`` bytes with its real size, so decode dead-letters
+    it as too large and the dead letter says it was cut (``monitor deadletters replay`` will not replay it)."""
     with path.open("rb") as f:
-        for number, line, _ in bounded_lines(f, max_line_bytes):
+        for number, line, size in bounded_lines(f, max_line_bytes):
             if line.strip():
-                yield FileRecord(value=line, topic=f"file:{path.name}", partition=0, offset=number)
+                yield FileRecord(value=line, topic=f"file:{path.name}", partition=0, offset=number,
+                                 size=size if size > len(line) else None)
 
 
 def chunks(items: Iterable[T], size: int, max_bytes: int | None = None,
@@ -154,11 +163,15 @@ class Pipeline:
             result = decode(r.value, max_bytes=self.max_message_bytes)
             if isinstance(result, InvalidMessage):
                 raw = r.value or b""
+                # A file line read only in part (FileRecord.size) records its real size, so the dead letter
+                # counts as truncated and is never replayed from the cut bytes.
+                size = getattr(r, "size", None) or len(raw)
+                error = result.error if size == len(raw) else f"too large: {size} bytes > {self.max_message_bytes}"
                 out.dead.append(
                     DeadLetter(
                         raw=raw[: self.dead_letter_max_bytes],  # capped: a 10 MB message must not bloat the table
-                        error=result.error,
-                        raw_size=len(raw),
+                        error=error,
+                        raw_size=size,
                         kafka_topic=r.topic,
                         kafka_partition=r.partition,
                         kafka_offset=r.offset,

@@ -27,8 +27,7 @@ def test_an_over_long_line_is_cut_and_skipped_and_the_next_lines_keep_their_numb
     data = b'{"a": 1}\n' + b"x" * 5_000_000 + b"\r\n" + b'{"b": 2}\n\n' + b"y" * 101 + b"\n" + b"z" * 100
     f = _Counting(data)
     lines = list(bounded_lines(f, 100))
-    assert [(n, too_long) for n, _, too_long in lines] == [(1, False), (2, True), (3, False), (4, False),
-                                                          (5, True), (6, False)]
+    assert [(n, size) for n, _, size in lines] == [(1, 8), (2, 5_000_000), (3, 8), (4, 0), (5, 101), (6, 100)]
     assert lines[0][1] == b'{"a": 1}' and lines[2][1] == b'{"b": 2}' and lines[3][1] == b""
     assert lines[1][1] == b"x" * 101 and lines[4][1] == b"y" * 101  # cut to max + 1: "too large" for decode
     assert lines[5][1] == b"z" * 100  # exactly the limit, no newline at the end: kept whole
@@ -43,7 +42,7 @@ def test_a_file_with_no_newline_at_all_costs_no_memory() -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert [(n, len(line), too_long) for n, line, too_long in lines] == [(1, 1_001, True)]
+    assert [(n, len(line), size) for n, line, size in lines] == [(1, 1_001, 50_000_000)]
     assert peak < 5_000_000
 
 
