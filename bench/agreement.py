@@ -15,11 +15,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.common import DEFAULT_DATA, machine, print_machine, summary_line
+from bench.common import machine, print_machine, summary_line
 from model.classifier import Classifier
 from model.device import resolve_device
 from model.evaluate import argmax_agreement
 from model.train import dev_split
+from monitor.labelled_data import data_dir
 
 GOAL = 0.99
 
@@ -27,7 +28,7 @@ GOAL = 0.99
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.agreement", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"data dir (default {DEFAULT_DATA})")
+    p.add_argument("--data", type=Path, help="data dir (default: the repository's data/ or $MONITOR_SHARED_DATA)")
     p.add_argument("--model", type=Path, default=None, help="checkpoint (default: the shipped one)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--precision", choices=["bf16", "auto"], default="bf16",
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     print_machine(machine())
     reference = Classifier.load(args.model, device="cpu", precision="fp32")
     fast = Classifier.load(args.model, device=args.device, precision=args.precision)
-    dev = dev_split(args.data)
+    dev = dev_split(data_dir(args.data))
     figures = {source: argmax_agreement(reference, fast, dev[source]) for source in ("tfn_topic", "tfn_sentiment")}
     print(summary_line("agreement", {
         "device": args.device, "precision": fast.precision, "against": "cpu fp32",

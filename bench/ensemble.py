@@ -15,10 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.common import DEFAULT_DATA, machine, print_machine, summary_line
+from bench.common import machine, print_machine, summary_line
 from model.classifier import Classifier
 from model.evaluate import averaged, score, task_probabilities
 from model.train import dev_split
+from monitor.labelled_data import data_dir
 
 SOURCES = ("tfn_topic", "tfn_sentiment", "sentfin")
 
@@ -35,13 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.ensemble", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoints", type=Path, nargs="+")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"data dir (default {DEFAULT_DATA})")
+    p.add_argument("--data", type=Path, help="data dir (default: the repository's data/ or $MONITOR_SHARED_DATA)")
     args = p.parse_args(argv)
     missing = [str(c) for c in args.checkpoints if not c.is_file()]
     if missing:
         p.error(f"no such checkpoint: {', '.join(missing)}")
     print_machine(machine())
-    dev = dev_split(args.data)
+    dev = dev_split(data_dir(args.data))
     members = []
     for path in args.checkpoints:
         clf = Classifier.load(path, device="cpu", precision="fp32")

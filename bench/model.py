@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    DEFAULT_DATA,
     default_checkpoint,
     load_texts,
     machine,
@@ -30,6 +29,7 @@ from bench.common import (
     print_machine,
     summary_line,
 )
+from monitor.labelled_data import data_dir
 
 GOAL_CPU_HPS = 800.0
 GOAL_RATIO = 3.0
@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench.model", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"data dir (default {DEFAULT_DATA})")
+    p.add_argument("--data", type=Path, help="data dir (default: the repository's data/ or $MONITOR_SHARED_DATA)")
     p.add_argument(
         "--model",
         type=Path,
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     from model.classifier import Classifier
 
     model_path = args.model or default_checkpoint()
-    texts = load_texts(args.data, args.texts)
+    texts = load_texts(data_dir(args.data), args.texts)
     rss = None
     if args.device == "cpu" and not args.no_rss and not args.model_only:
         rss = classify_rss(model_path, texts)  # first: the only child process of this one
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     print_machine(info)
     print(
         f"device: {args.device}   checkpoint: {model_path or '(package default)'}   texts: {len(texts)} "
-        f"(train headlines from {args.data})   repeats: {args.repeats} (median)   warm-up: {args.warmup}"
+        f"(train headlines from {data_dir(args.data)})   repeats: {args.repeats} (median)   warm-up: {args.warmup}"
     )
     from model.device import autocast_dtype, resolve_device
 

@@ -57,7 +57,7 @@ def documented_queries(doc: Path) -> list[str]:
 
 
 def topics() -> list[str]:
-    classes = REPO.parent / "shared" / "data" / "tfn_topic" / "classes.txt"
+    classes = REPO / "data" / "tfn_topic" / "classes.txt"
     if classes.is_file():
         return [t for t in classes.read_text().splitlines() if t]
     return [f"Topic {i:02d}" for i in range(20)]

@@ -1,4 +1,4 @@
-"""Loading the labelled CSVs (../shared/data, see its README) and the fixed, stratified dev split."""
+"""Loading the labelled CSVs (the repository's data/, see its README) and the fixed, stratified dev split."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import secrets
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -111,7 +112,8 @@ def add_backtest_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "backtest", help="replay surge detection over stored history; one JSON line per alert event",
     )
-    p.add_argument("--input", type=Path, help="a JSON-lines file to ingest first (through the normal pipeline)")
+    p.add_argument("--input", type=Path, help="replay this JSON-lines file alone (through the normal pipeline, into a "
+                   "throwaway database on the embedded server; with MONITOR_DATABASE_URL set, into that database)")
     p.add_argument("--since", type=instant, help="ISO 8601 (default: the start of the stored history)")
     p.add_argument("--until", type=instant, help="ISO 8601 (default: the end of the stored history)")
     p.add_argument("--step-seconds", type=whole_seconds, default=None,
@@ -133,20 +135,44 @@ def run_backtest(
     settings: Settings, input_file: Path | None, since: datetime | None, until: datetime | None,
     step_seconds: int | None, *, classify: Any = None, out: Any = None, err: Any = None,
 ) -> int:
-    """`classify` overrides the model for --input (tests); out/err default to stdout/stderr."""
-    from alerts.backtest import replay
-    from alerts.job import story_of
+    """`classify` overrides the model for --input (tests); out/err default to stdout/stderr. With
+    MONITOR_DATABASE_URL set, --input is stored in that database, as `monitor ingest` would."""
     from monitor import app
-    from storage import alerts_repo
 
     if since is not None and until is not None and until <= since:
         raise ValueError(f"--until ({until.isoformat()}) must be after --since ({since.isoformat()})")
     out = out or sys.stdout
     err = err or sys.stderr
-    database = app.open_database(settings)
+    if input_file is not None and not input_file.is_file():
+        raise FileNotFoundError(f"no such file: {input_file}")
+    if input_file is None or settings.database_url is not None:
+        database = app.open_database(settings)
+        return _replay(settings, database, input_file, since, until, step_seconds, classify, out, err)
+    # --input on the embedded server: a throwaway database, dropped afterwards, so the replay sees the file only
+    # and the monitor's own history is untouched.
+    from storage.embedded import drop
+
+    throwaway = app.embedded_database(settings, f"monitor_backtest_{secrets.token_hex(6)}")
+    try:
+        database = app.open_database(throwaway, migrate=True)
+        try:
+            return _replay(throwaway, database, input_file, since, until, step_seconds, classify, out, err)
+        finally:
+            database.engine.dispose()
+    finally:
+        drop(app.database_url(throwaway))
+
+
+def _replay(
+    settings: Settings, database: Any, input_file: Path | None, since: datetime | None, until: datetime | None,
+    step_seconds: int | None, classify: Any, out: Any, err: Any,
+) -> int:
+    from alerts.backtest import replay
+    from alerts.job import story_of
+    from monitor import app
+    from storage import alerts_repo
+
     if input_file is not None:
-        if not input_file.is_file():
-            raise FileNotFoundError(f"no such file: {input_file}")
         if classify is None:
             classify = app.classify_fn(app.load_classifier(settings), settings.model_batch_size)
         pipeline = app.make_pipeline(settings, classify, database)

@@ -30,13 +30,33 @@ class Database:
             return fn(session)
 
 
-def open_database(settings: Settings, *, create_sqlite_schema: bool = True) -> Database:
+def database_url(settings: Settings) -> str:
+    """MONITOR_DATABASE_URL, or (unset) the URL of the embedded server, started here if it is not running."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    from storage.embedded import start
+
+    return start(settings.embedded_data_dir)
+
+
+def open_database(settings: Settings, *, migrate: bool | None = None) -> Database:
+    """An engine on the database in use, its schema checked: the embedded database migrates itself (nobody else
+    manages it; ``migrate`` says so for another one we made); an external one without the schema is
+    SchemaMissing, one line for the user."""
     from storage import db
 
-    engine = db.make_engine(settings.database_url.get_secret_value())
-    if create_sqlite_schema or engine.dialect.name != "sqlite":
-        db.ensure_schema(engine)  # PostgreSQL without the schema: SchemaMissing, one line for the user
+    engine = db.make_engine(database_url(settings))
+    db.ensure_schema(engine, migrate=settings.database_url is None if migrate is None else migrate)
     return Database(engine, db.make_session_factory(engine))
+
+
+def embedded_database(settings: Settings, name: str) -> Settings:
+    """Settings whose database is a new, empty ``name`` on the embedded server (the demo's, a backtest's)."""
+    from pydantic import SecretStr
+
+    from storage.embedded import start
+
+    return settings.model_copy(update={"database_url": SecretStr(start(settings.embedded_data_dir, name, fresh=True))})
 
 
 def load_classifier(settings: Settings, device: str | None = None) -> Any:

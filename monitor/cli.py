@@ -20,12 +20,12 @@ from monitor.breaker import CircuitOpen
 from monitor.config import ConfigError, Settings, load_settings
 from monitor.deadletters_cmd import add_deadletters_parser
 from monitor.history_cmd import add_history_parsers
+from monitor.labelled_data import DataNotFound, data_dir
 from monitor.logs import setup_logging
 from monitor.pipeline import bounded_lines, chunks
 from monitor.sql_cmd import add_sql_parser
 
 log = logging.getLogger("monitor")
-DATA = Path("../shared/data")
 
 
 class UserError(Exception):
@@ -128,17 +128,30 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
+    from monitor import app
     from storage import db
 
     settings = _settings(args)
-    engine = db.make_engine(settings.database_url.get_secret_value())
+    if args.db_command == "stop":
+        from storage.embedded import stop
+
+        if settings.database_url is not None:
+            raise UserError("MONITOR_DATABASE_URL is set: only the embedded server is stopped by `monitor db stop`")
+        where = settings.embedded_data_dir
+        print(f"embedded PostgreSQL on {where} " + ("stopped" if stop(where) else "was not running"))
+        return 0
+    url = app.database_url(settings)
+    if args.db_command == "url":
+        print(db.display_url(url))
+        return 0
+    engine = db.make_engine(url)
     if args.db_command == "upgrade":
         db.upgrade(engine)
         print(f"database schema at revision {db.current_revision(engine)}")
     elif args.db_command == "rebuild-rollups":
         from storage.rollups import rebuild
 
-        db.ensure_schema(engine)
+        db.ensure_schema(engine, migrate=settings.database_url is None)
         with db.make_session_factory(engine).begin() as session:
             rebuild(session)
         print("hourly rollups rebuilt from the stored articles")
@@ -245,10 +258,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     from model.train import TrainConfig, train
 
     setup_logging()
-    for p in (args.topic_csv, args.sentiment_csv, args.classes):
+    if None in (args.topic_csv, args.sentiment_csv, args.sentfin_csv, args.classes):
+        try:
+            data = data_dir(args.data)
+        except DataNotFound as e:
+            raise UserError(str(e)) from None
+        args.topic_csv = args.topic_csv or data / "tfn_topic/topic_train.csv"
+        args.sentiment_csv = args.sentiment_csv or data / "tfn_sentiment/sent_train.csv"
+        args.sentfin_csv = args.sentfin_csv or data / "sentfin/SEntFiN.csv"
+        args.classes = args.classes or data / "tfn_topic/classes.txt"
+    for p in (args.topic_csv, args.sentiment_csv, args.sentfin_csv, args.classes):
         _existing_file(p)
-    if args.sentfin_csv:
-        _existing_file(args.sentfin_csv)
     for teacher in args.teacher:
         _existing_file(teacher)
     cfg = TrainConfig(
@@ -315,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the daemon: Kafka -> classifier -> database")
     run.set_defaults(fn=cmd_run)
 
-    demo = sub.add_parser("demo", help="embedded demo: bundled broker, SQLite file, generated news")
+    demo = sub.add_parser("demo", help="embedded demo: bundled broker, embedded PostgreSQL, generated news")
     demo.add_argument("--messages", type=positive_int, default=2000, help="generated headlines (default 2000)")
     demo.set_defaults(fn=cmd_demo)
 
@@ -326,10 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     classify.set_defaults(fn=cmd_classify)
 
     train = sub.add_parser("train", help="fine-tune the classifier on labelled CSVs")
-    train.add_argument("--topic-csv", type=Path, default=DATA / "tfn_topic/topic_train.csv")
-    train.add_argument("--sentiment-csv", type=Path, default=DATA / "tfn_sentiment/sent_train.csv")
-    train.add_argument("--sentfin-csv", type=Path, default=DATA / "sentfin/SEntFiN.csv")
-    train.add_argument("--classes", type=Path, default=DATA / "tfn_topic/classes.txt")
+    train.add_argument("--data", type=Path, help="folder of the labelled CSVs (default: the repository's data/, "
+                       "or $MONITOR_SHARED_DATA)")
+    train.add_argument("--topic-csv", type=Path, help="default: DATA/tfn_topic/topic_train.csv")
+    train.add_argument("--sentiment-csv", type=Path, help="default: DATA/tfn_sentiment/sent_train.csv")
+    train.add_argument("--sentfin-csv", type=Path, help="default: DATA/sentfin/SEntFiN.csv")
+    train.add_argument("--classes", type=Path, help="default: DATA/tfn_topic/classes.txt")
     train.add_argument("--out", type=Path, required=True, help="checkpoint file to write (.safetensors)")
     train.add_argument("--epochs", type=positive_int, default=5)
     train.add_argument("--batch-size", type=positive_int, default=32)
@@ -376,8 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     database = sub.add_parser("db", help="database schema and maintenance")
     database.add_argument(
-        "db_command", choices=["upgrade", "current", "rebuild-rollups"],
-        help="rebuild-rollups: recompute the hourly rollups, e.g. after loading rows with plain SQL",
+        "db_command", choices=["upgrade", "current", "rebuild-rollups", "url", "stop"],
+        help="rebuild-rollups: recompute the hourly rollups, e.g. after loading rows with plain SQL; url: the URL "
+             "of the database in use (password hidden), for psql and BI tools; stop: stop the embedded server",
     )
     database.set_defaults(fn=cmd_db)
     return p
@@ -428,11 +451,13 @@ def _run(args: argparse.Namespace) -> int:
     """The command, with its known failures turned into one line and exit 2."""
     from consumers.source import BrokerUnavailable
     from storage.db import SchemaMissing, is_transient
+    from storage.embedded import EmbeddedServerError
 
     command = args.command
     try:
         return int(args.fn(args))
-    except (UserError, ConfigError, SchemaMissing, BrokerUnavailable, FileNotFoundError, ValueError) as e:
+    except (UserError, ConfigError, SchemaMissing, BrokerUnavailable, EmbeddedServerError, FileNotFoundError,
+            ValueError) as e:
         return _fail(command, str(e), 2)
     except (BrokenPipeError, KeyboardInterrupt):
         raise

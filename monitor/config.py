@@ -22,13 +22,16 @@ from pydantic_settings import (
 
 from monitor.config_files import ConfigError, read_token_file, read_toml, valid_token
 
-DEFAULT_DATABASE_URL = "sqlite:///monitor.sqlite"
+DEFAULT_EMBEDDED_DATA_DIR = Path("monitor-data/postgres")
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="ignore")
 
-    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)  # SecretStr: it may hold a password
+    # None: the embedded PostgreSQL server on embedded_data_dir (storage/embedded.py).
+    # SecretStr: it may hold a password.
+    database_url: SecretStr | None = None
+    embedded_data_dir: Path = DEFAULT_EMBEDDED_DATA_DIR  # relative paths: to the working directory
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_topic: str = "news"
@@ -109,6 +112,12 @@ class Settings(BaseSettings):
                                   "contain (the value is not shown)")
             return SecretStr(raw)
         return v
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _blank_url_is_unset(cls, v: Any) -> Any:
+        raw = v.get_secret_value() if isinstance(v, SecretStr) else v
+        return None if isinstance(raw, str) and not raw.strip() else v
 
     @field_validator("slack_token_file", mode="before")
     @classmethod

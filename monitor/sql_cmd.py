@@ -102,17 +102,20 @@ def _decoded(data: bytes, where: str) -> str:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    from monitor.app import database_url
     from monitor.config import load_settings
     from monitor.logs import setup_logging
-    from storage.db import make_engine
+    from storage.db import ensure_schema, make_engine
     from storage.readonly import QueryError, run_read_only
 
     sql = read_query(args.query, args.file, sys.stdin)
     overrides = {"database_url": args.database_url} if args.database_url else {}
     settings = load_settings(**overrides)
     setup_logging(settings.log_level, settings.log_format)
-    engine = make_engine(settings.database_url.get_secret_value())
+    engine = make_engine(database_url(settings))
     try:
+        if settings.database_url is None:  # the embedded database: nobody else migrates it (monitor_reader)
+            ensure_schema(engine, migrate=True)
         columns, rows = run_read_only(engine, sql, args.timeout_ms, args.max_rows)
     except QueryError as exc:
         raise SqlCommandError(str(exc)) from None

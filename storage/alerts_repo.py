@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, case, func, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from storage.schema import AlertOutboxRow, AlertRow, ArticleTickerRow, JobLeaderRow, article_sentiment
@@ -42,7 +42,7 @@ class StoryRecord:
 
 @dataclass(frozen=True, slots=True)
 class HourlyCount:
-    bucket: datetime | str  # a datetime on PostgreSQL, 'YYYY-MM-DD HH:00:00' text on SQLite
+    bucket: datetime  # the UTC hour, naive
     scope: str
     key: str
     total: int
@@ -82,24 +82,13 @@ class OutboxRecord:
     claimed_at: datetime | None
 
 
-def _insert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:
-    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(table)
-
-
-def is_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
 # --------------------------------------------------------------------------- the job lock
 
 
 def try_lock(session: Session, lock_id: str = DETECTION_LOCK_ID) -> bool:
-    """Become this job's runner for the transaction if nobody is (PostgreSQL): a row lock on the job's row
-    of job_leaders, released at commit or rollback. Not an advisory lock: any reader can take those and hold
-    detection off for good, while a row lock needs UPDATE privilege, which monitor_reader lacks. SQLite (the
-    embedded mode) is single-instance: always True."""
-    if not is_postgresql(session):
-        return True
+    """Become this job's runner for the transaction if nobody is: a row lock on the job's row of job_leaders,
+    released at commit or rollback. Not an advisory lock: any reader can take those and hold detection off for
+    good, while a row lock needs UPDATE privilege, which monitor_reader lacks."""
     claim = select(_LEADERS.c.job).where(_LEADERS.c.job == lock_id).with_for_update(skip_locked=True)
     if session.scalar(claim) is not None:
         return True
@@ -107,7 +96,7 @@ def try_lock(session: Session, lock_id: str = DETECTION_LOCK_ID) -> bool:
         return False  # the row exists: another runner holds it
     # Someone deleted the row: put it back (a concurrent runner doing the same is absorbed) and claim it,
     # rather than skipping for ever.
-    session.execute(_insert(session, _LEADERS).values(job=lock_id).on_conflict_do_nothing())
+    session.execute(insert(_LEADERS).values(job=lock_id).on_conflict_do_nothing())
     return session.scalar(claim) is not None
 
 
@@ -140,10 +129,7 @@ def hourly_counts(session: Session, since: datetime, until: datetime) -> list[Ho
     chart's quick view of the same counts.
     """
     v = article_sentiment.c
-    if is_postgresql(session):
-        bucket: Any = func.date_trunc("hour", func.timezone("UTC", v.published_at))
-    else:
-        bucket = func.strftime("%Y-%m-%d %H:00:00", v.published_at)
+    bucket = func.date_trunc("hour", func.timezone("UTC", v.published_at))
     story = func.lower(func.trim(v.title))
     total = func.count(func.distinct(story))
     negative = func.count(func.distinct(case((v.sentiment == "negative", story))))
@@ -160,7 +146,7 @@ def hourly_counts(session: Session, since: datetime, until: datetime) -> list[Ho
     out: list[HourlyCount] = []
     for q in queries:
         out += [HourlyCount(bk, scope, key, int(n), int(neg)) for bk, scope, key, n, neg in session.execute(q)]
-    return sorted(out, key=lambda c: (str(c.bucket), c.scope, c.key))
+    return sorted(out, key=lambda c: (c.bucket, c.scope, c.key))
 
 
 # --------------------------------------------------------------------------- alerts
@@ -196,7 +182,7 @@ def insert_alert(
     negative: int, total: int, baseline: float, p_value: float, odds_ratio: float, fired_at: datetime,
 ) -> int | None:
     """Open an alert; None if one already exists for this (rule, scope, key, window) or is open for the key."""
-    stmt = _insert(session, _ALERTS).values(
+    stmt = insert(_ALERTS).values(
         rule=rule, scope=scope, key=key, window_start=window_start, window_end=window_end, negative=negative,
         total=total, baseline=baseline, p_value=p_value, odds_ratio=odds_ratio, fired_at=fired_at,
         last_notified_at=fired_at,
@@ -229,7 +215,7 @@ def enqueue(
     session: Session, *, alert_id: int, kind: str, idempotency_key: str, payload: dict[str, Any], now: datetime
 ) -> bool:
     """Add a notification; False if one with this idempotency key is already there."""
-    stmt = _insert(session, _OUTBOX).values(
+    stmt = insert(_OUTBOX).values(
         alert_id=alert_id, kind=kind, idempotency_key=idempotency_key, payload=payload, status="pending",
         attempts=0, next_attempt_at=now, created_at=now,
     ).on_conflict_do_nothing().returning(_OUTBOX.c.id)
@@ -244,15 +230,13 @@ def _outbox(row: Any) -> OutboxRecord:
 def claim_due(session: Session, now: datetime, limit: int, lease: timedelta) -> list[OutboxRecord]:
     """Claim deliveries that are due: pending ones whose time came, and 'sending' ones whose claimer died
     (claimed longer than `lease` ago: their outcome is unknown, see ``alerts.slack``). Claimed rows become
-    'sending' with one more attempt. On PostgreSQL, FOR UPDATE SKIP LOCKED: two daemons never claim the
-    same row. Oldest first, so a thread's first message goes before its replies."""
+    'sending' with one more attempt. FOR UPDATE SKIP LOCKED: two daemons never claim the same row.
+    Oldest first, so a thread's first message goes before its replies."""
     due = or_(
         and_(_OUTBOX.c.status == "pending", _OUTBOX.c.next_attempt_at <= now),
         and_(_OUTBOX.c.status == "sending", _OUTBOX.c.claimed_at <= now - lease),
     )
-    stmt = select(_OUTBOX).where(due).order_by(_OUTBOX.c.id).limit(limit)
-    if is_postgresql(session):
-        stmt = stmt.with_for_update(skip_locked=True)
+    stmt = select(_OUTBOX).where(due).order_by(_OUTBOX.c.id).limit(limit).with_for_update(skip_locked=True)
     rows = [_outbox(r) for r in session.execute(stmt)]
     if rows:
         session.execute(
@@ -294,8 +278,6 @@ def last_error(session: Session, outbox_id: int) -> str | None:
     return session.scalar(select(_OUTBOX.c.last_error).where(_OUTBOX.c.id == outbox_id))
 
 
-
-
 def published_range(session: Session) -> tuple[datetime | None, datetime | None]:
     """The first and last published_at of the stored articles (None, None when there are none)."""
     from storage.schema import ArticleRow
@@ -303,15 +285,4 @@ def published_range(session: Session) -> tuple[datetime | None, datetime | None]
     articles = cast(Table, ArticleRow.__table__)
     row = session.execute(select(func.min(articles.c.published_at), func.max(articles.c.published_at))).one()
     first, last = row
-    # min()/max() lose the column type on SQLite (text back): parse it the way UTCDateTime would.
-    return _as_utc(first), _as_utc(last)
-
-
-def _as_utc(value: datetime | str | None) -> datetime | None:
-    from datetime import UTC
-
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return first, last

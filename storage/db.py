@@ -7,7 +7,6 @@ from here, asks ``ensure_schema`` whether it may start, and uses ``is_transient`
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import URL, Connection, Engine, create_engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,8 +49,7 @@ class DatabaseUrlError(ValueError):
     """MONITOR_DATABASE_URL (or --database-url) cannot work; the message never contains the URL's password."""
 
 
-# The drivers this project installs and speaks: psycopg 3 (sync) and the stdlib sqlite3 (embedded mode).
-_DRIVERS = {"postgresql+psycopg", "sqlite", "sqlite+pysqlite"}
+_DRIVER = "postgresql+psycopg"  # the one driver this project installs and speaks: psycopg 3, synchronous
 _INTEGER_PARAMETERS = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
                        "tcp_user_timeout"}
 # Fail in bounded time on a database that accepts TCP and never answers (a hung server, a black-holed
@@ -75,23 +73,27 @@ def validate_url(url: str) -> URL:
             "(a port must be a number; special characters in the password must be %-encoded)"
         ) from None
     driver = parsed.drivername
-    if driver not in _DRIVERS:
-        backend = parsed.get_backend_name()
-        if backend in ("postgresql", "postgres"):
+    if driver != _DRIVER:
+        if parsed.get_backend_name() in ("postgresql", "postgres"):
             raise DatabaseUrlError(
                 f"database URL driver {driver!r} is not supported: use postgresql:// (psycopg 3, synchronous)")
         raise DatabaseUrlError(
-            f"database URL scheme {driver!r} is not supported: use postgresql://USER@HOST:PORT/DATABASE")
-    if driver == "postgresql+psycopg":
-        unknown = sorted(set(parsed.query) - _libpq_keywords())
-        if unknown:
-            raise DatabaseUrlError(f"database URL has unknown connection parameter(s): {', '.join(unknown)}")
-        for key, value in parsed.query.items():
-            if not isinstance(value, str) and key not in ("host", "port"):  # several hosts: failover lists
-                raise DatabaseUrlError(f"database URL parameter {key!r} is given more than once")
-            if key in _INTEGER_PARAMETERS and not (isinstance(value, str) and value.strip().isdigit()):
-                raise DatabaseUrlError(f"database URL parameter {key!r} must be a whole number")
+            f"database URL scheme {driver!r} is not supported: use postgresql://USER@HOST:PORT/DATABASE "
+            "(or leave MONITOR_DATABASE_URL unset for the embedded PostgreSQL server)")
+    unknown = sorted(set(parsed.query) - _libpq_keywords())
+    if unknown:
+        raise DatabaseUrlError(f"database URL has unknown connection parameter(s): {', '.join(unknown)}")
+    for key, value in parsed.query.items():
+        if not isinstance(value, str) and key not in ("host", "port"):  # several hosts: failover lists
+            raise DatabaseUrlError(f"database URL parameter {key!r} is given more than once")
+        if key in _INTEGER_PARAMETERS and not (isinstance(value, str) and value.strip().isdigit()):
+            raise DatabaseUrlError(f"database URL parameter {key!r} must be a whole number")
     return parsed
+
+
+def display_url(url: str) -> str:
+    """The URL as psql and BI tools take it (``postgresql://``), its password hidden."""
+    return validate_url(url).set(drivername="postgresql").render_as_string(hide_password=True)
 
 
 def _libpq_keywords() -> set[str]:
@@ -104,10 +106,6 @@ def _libpq_keywords() -> set[str]:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine for ``url``; extra keyword arguments go to ``create_engine``."""
     parsed = validate_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(parsed, **kwargs)
-        _configure_sqlite(engine)
-        return engine
     # pre_ping: a long-lived daemon outlives server restarts and idle-connection reapers; one cheap
     # round trip at checkout beats failing a whole batch on a dead socket.
     kwargs.setdefault("pool_pre_ping", True)
@@ -116,30 +114,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         if key not in parsed.query:
             connect_args.setdefault(key, value)
     return create_engine(parsed, connect_args=connect_args, **kwargs)
-
-
-def _configure_sqlite(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
-        # Take transaction control away from pysqlite: by default it does not BEGIN before DDL and
-        # mishandles SAVEPOINT, which breaks atomic migrations and nested transactions. SQLAlchemy's
-        # documented recipe: autocommit at the driver, explicit BEGIN from the "begin" event below.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            # WAL: the embedded demo reads (sql, http) while the daemon writes, without "database is locked".
-            cursor.execute("PRAGMA journal_mode=WAL")
-            # SQLite ignores foreign keys (and so ON DELETE CASCADE) unless asked, per connection.
-            cursor.execute("PRAGMA foreign_keys=ON")
-        finally:
-            cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        # "IMMEDIATE" (via execution_options(sqlite_begin="IMMEDIATE")) takes the write lock up front,
-        # so two processes migrating at once queue instead of one failing on a stale snapshot.
-        mode = conn.get_execution_options().get("sqlite_begin", "")
-        conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -171,8 +145,8 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database up to ``revision`` in one transaction (PostgreSQL and SQLite both have
-    transactional DDL, so a failed migration leaves the old schema intact)."""
+    """Migrate the database up to ``revision`` in one transaction (PostgreSQL has transactional DDL, so a failed
+    migration leaves the old schema intact)."""
     _run_migration(engine, lambda config: command.upgrade(config, revision))
 
 
@@ -182,25 +156,26 @@ def downgrade(engine: Engine, revision: str = "base") -> None:
 
 
 def _run_migration(engine: Engine, run: Callable[[Config], None]) -> None:
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-        with conn.begin():
-            run(_alembic_config(conn))
+    with engine.connect() as conn, conn.begin():
+        # Two processes migrating one database at once (two `monitor run` on a fresh embedded server): the
+        # second waits here, then finds the schema at head and does nothing.
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7402130)")
+        run(_alembic_config(conn))
 
 
-def ensure_schema(engine: Engine) -> None:
-    """Make sure the schema is at head before the daemon starts.
+def ensure_schema(engine: Engine, *, migrate: bool = False) -> None:
+    """Make sure the schema is at head before a command starts.
 
-    SQLite (the embedded mode, no setup) migrates itself. PostgreSQL is shared and migrated on purpose by
-    an operator, so a missing or old schema is an error that says what to run, not a silent DDL.
+    ``migrate``: bring it there (the embedded server, which nobody else manages). Otherwise the database is
+    shared and migrated on purpose by an operator, so a missing or old schema is an error that says what to run,
+    not a silent DDL.
     """
     try:
         current = current_revision(engine)
         head = head_revision()
         if current == head:
             return
-        if engine.dialect.name == "sqlite":
+        if migrate:
             upgrade(engine)
             return
     except sa_exc.SQLAlchemyError as exc:
@@ -227,20 +202,11 @@ def is_transient(exc: BaseException) -> bool:
         if isinstance(current, sa_exc.DisconnectionError | sa_exc.TimeoutError):
             return True  # pool checkout failed or timed out
         if isinstance(current, sa_exc.OperationalError | sa_exc.InterfaceError):
-            return _driver_error_is_transient(current.orig)
+            # psycopg's OperationalError family: connection failures, admin shutdown, serialization failures,
+            # deadlocks, query cancellations. InterfaceError: the connection object is unusable.
+            return True
         current = current.__cause__
     return False
-
-
-def _driver_error_is_transient(orig: BaseException | None) -> bool:
-    if isinstance(orig, sqlite3.Error):
-        # sqlite3 raises OperationalError for "no such table" and syntax errors too; only contention is
-        # worth waiting out.
-        message = str(orig).lower()
-        return "locked" in message or "busy" in message
-    # psycopg's OperationalError family: connection failures, admin shutdown, serialization failures,
-    # deadlocks, query cancellations. InterfaceError: the connection object is unusable.
-    return True
 
 
 def ping(engine: Engine) -> None:

@@ -85,7 +85,7 @@ def prune_chunk(session: Session, cutoff: datetime, limit: int) -> PruneCounts:
     )]
     if not ids:
         return PruneCounts(0, 0, 0)
-    # Children first and explicitly, rather than trusting ON DELETE CASCADE (SQLite enforces it per connection).
+    # Children first and explicitly, rather than by ON DELETE CASCADE: each table's count is reported.
     classifications = session.execute(delete(_CLASSIFICATIONS).where(_CLASSIFICATIONS.c.article_id.in_(ids)))
     tickers = session.execute(delete(_TICKERS).where(_TICKERS.c.article_id.in_(ids)))
     articles = session.execute(delete(_ARTICLES).where(_ARTICLES.c.id.in_(ids)))

@@ -4,7 +4,7 @@ Three layers, none of them trusted alone (issue 13; each is tested on its own):
 
 1. ``storage.sql_gate`` parses the text with PostgreSQL's grammar before anything is sent: exactly one
    query (SELECT, VALUES, TABLE, WITH of queries, EXPLAIN without ANALYZE), no INTO, no row locks, no
-   function that escapes the role or acts outside the database. It applies to SQLite too.
+   function that escapes the role or acts outside the database.
 2. PostgreSQL runs it in a ``READ ONLY`` transaction that is always rolled back, with ``SET LOCAL`` statement,
    lock and idle timeouts, ``standard_conforming_strings`` on (so the server reads string literals exactly as
    the gate did), and ``SET LOCAL ROLE monitor_reader``: the daemon's user may be a superuser, and whatever
@@ -17,18 +17,12 @@ Three layers, none of them trusted alone (issue 13; each is tested on its own):
 What no layer here can stop, and the gate alone prevents: a *superuser* session can switch the role back
 (``set_config('role', ...)``), so a superuser ``MONITOR_DATABASE_URL`` leans on the gate for that; the
 docker-compose stack connects as a non-superuser owner for that reason.
-
-SQLite opens the file with ``mode=ro`` and ``PRAGMA query_only``.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import psycopg
 from sqlalchemy import Engine
@@ -61,6 +55,7 @@ _VALUE_OVERHEAD = 16  # bytes counted for a non-text value (a number, a time, No
 
 _PG_READ_ONLY_VIOLATION = "25006"  # read_only_sql_transaction
 _PG_INSUFFICIENT_PRIVILEGE = "42501"
+_PG_FEATURE_NOT_SUPPORTED = "0A000"
 _PG_INVALID_PARAMETER_VALUE = "22023"  # SET ROLE to a role that does not exist
 _PG_QUERY_CANCELED = "57014"  # statement_timeout fired
 _PG_LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout fired
@@ -93,12 +88,7 @@ def run_unchecked(engine: Engine, sql: str, timeout_ms: int,
     _check_timeout(timeout_ms)
     if max_rows < 1:
         raise ValueError(f"max_rows must be at least 1, got {max_rows}")
-    dialect = engine.dialect.name
-    if dialect == "postgresql":
-        return _run_postgresql(engine, sql, timeout_ms, max_rows)
-    if dialect == "sqlite":
-        return _run_sqlite(engine, sql, timeout_ms, max_rows)
-    raise NotImplementedError(f"read-only queries support postgresql and sqlite, not {dialect!r}")
+    return _run_postgresql(engine, sql, timeout_ms, max_rows)
 
 
 def _check_timeout(timeout_ms: int) -> None:
@@ -109,7 +99,7 @@ def _check_timeout(timeout_ms: int) -> None:
 def _collect_bounded(rows: Iterable[Any], max_rows: int) -> list[tuple[Any, ...]]:
     """Every row of a row iterator; ``QueryError`` as soon as the result passes ``max_rows`` rows or
     ``MAX_RESULT_BYTES`` (text and bytes counted by length). The iterator must fetch lazily (psycopg's
-    ``stream``, SQLite's cursor) for the caps to bound memory, not only output."""
+    ``stream``) for the caps to bound memory, not only output."""
     collected: list[tuple[Any, ...]] = []
     size = 0
     for row in rows:
@@ -199,51 +189,14 @@ def _query_error(exc: psycopg.Error, timeout_ms: int) -> Exception:
         return QueryTimeout(f"query cancelled after the {timeout_ms} ms statement timeout")
     if exc.sqlstate == _PG_LOCK_NOT_AVAILABLE:
         return QueryTimeout(f"query cancelled: waited {timeout_ms} ms for a lock (lock timeout)")
-    if exc.sqlstate in (_PG_READ_ONLY_VIOLATION, _PG_INSUFFICIENT_PRIVILEGE):
+    if exc.sqlstate in (_PG_READ_ONLY_VIOLATION, _PG_INSUFFICIENT_PRIVILEGE) or (
+        # PostgreSQL 18 (the embedded server) refuses to RESET transaction_read_only at all; 15 got as far as the
+        # write, a read-only violation
+        exc.sqlstate == _PG_FEATURE_NOT_SUPPORTED and "transaction_read_only" in str(exc)
+    ):
         return QueryRefused(f"refused, monitor sql is read-only: {_first_line(exc)}")
     if "multiple commands" in str(exc):
         return QueryRefused("one statement at a time, please")
     if isinstance(exc, psycopg.OperationalError):  # connection lost, server shutting down and the like
         return DatabaseUnavailable(f"database unavailable: {_first_line(exc)}")
     return QueryError(_first_line(exc))
-
-
-def _run_sqlite(engine: Engine, sql: str, timeout_ms: int,
-                max_rows: int) -> tuple[list[str], list[tuple[Any, ...]]]:
-    database = engine.url.database
-    if not database or database == ":memory:":
-        raise QueryError("monitor sql needs a SQLite database file, not an in-memory database")
-    path = Path(database)
-    if not path.is_file():
-        raise QueryError(f"no such database file: {path}")
-    try:
-        # mode=ro: the file is opened read-only; query_only: belt and braces, refuses writes per connection.
-        conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise QueryError(f"cannot open {path}: {_first_line(exc)}") from None
-    deadline = time.monotonic() + timeout_ms / 1000
-    timed_out = False
-
-    def _interrupt_when_late() -> int:
-        nonlocal timed_out
-        timed_out = time.monotonic() > deadline
-        return 1 if timed_out else 0  # non-zero interrupts the running statement
-
-    try:
-        conn.execute("PRAGMA query_only = ON")
-        conn.set_progress_handler(_interrupt_when_late, 1000)  # every 1000 VM instructions
-        cur = conn.execute(sql)  # raises ProgrammingError for more than one statement
-        rows = _collect_bounded(cur, max_rows)
-        columns = [d[0] for d in cur.description] if cur.description else []
-        return columns, rows
-    except sqlite3.Error as exc:
-        message = _first_line(exc)
-        if timed_out:
-            raise QueryTimeout(f"query cancelled after the {timeout_ms} ms statement timeout") from None
-        if "readonly" in message or "read-only" in message or "query_only" in message:
-            raise QueryRefused(f"refused, monitor sql is read-only: {message}") from None
-        if "one statement at a time" in message:
-            raise QueryError("one statement at a time, please") from None
-        raise QueryError(message) from None
-    finally:
-        conn.close()

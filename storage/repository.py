@@ -4,9 +4,8 @@ Every function takes a ``Session`` and never commits: the caller owns the transa
 "store the batch, then commit Kafka offsets" stays one decision in one place (DESIGN §5.2).
 
 Writes are idempotent upserts keyed on ``Article.key`` because Kafka redelivers: storing the same batch
-twice changes nothing. They are bulk statements, never one round trip per row: on PostgreSQL one fixed
-``INSERT ... SELECT FROM unnest(arrays)`` per table (storage/bulk_pg.py), elsewhere one Core executemany per
-table, which SQLAlchemy turns into multi-row INSERTs.
+twice changes nothing. They are bulk statements, never one round trip per row: one fixed
+``INSERT ... SELECT FROM json_to_recordset(:rows)`` per table (storage/bulk.py).
 """
 
 from __future__ import annotations
@@ -17,13 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, case, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, case, func, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from consumers.article import Article
 from model.prediction import Prediction
-from storage import bulk_pg, rollups
+from storage import bulk, rollups
 from storage.schema import (
     ArticleRow,
     ArticleTickerRow,
@@ -37,10 +36,16 @@ _CLASSIFICATIONS = cast(Table, ClassificationRow.__table__)
 _ARTICLE_TICKERS = cast(Table, ArticleTickerRow.__table__)
 _DEAD_LETTERS = cast(Table, DeadLetterRow.__table__)
 
-# Keys per "SELECT id ... WHERE key IN (...)": well under SQLite's 32,766 bound-parameter limit.
-_KEY_CHUNK = 2000
-
 _SENTIMENTS: tuple[str, ...] = ("negative", "neutral", "positive")  # the order of the read helpers
+
+# Each returns what it wrote as one value: {key: id} of the new articles, the article ids of new classifications
+# (a redelivered batch writes none; json_object_agg and array_agg of no rows are NULL).
+_INSERT_ARTICLES = bulk.statement(_ARTICLES, "ON CONFLICT (key) DO NOTHING RETURNING id, key",
+                                  "SELECT json_object_agg(key, id) FROM written", generated=("id", "ingested_at"))
+_INSERT_CLASSIFICATIONS = bulk.statement(_CLASSIFICATIONS, "ON CONFLICT DO NOTHING RETURNING article_id",
+                                         "SELECT array_agg(article_id) FROM written", generated=("id",))
+_INSERT_TICKERS = bulk.statement(_ARTICLE_TICKERS, "ON CONFLICT DO NOTHING")
+_SELECT_IDS = text("SELECT key, id FROM articles WHERE key = ANY(CAST(:keys AS text[]))")  # one text, any count
 
 
 @dataclass(slots=True)
@@ -66,16 +71,6 @@ class DeadLetter:
     kafka_offset: int | None = None
 
 
-def _insert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:
-    """The dialect's INSERT, which (unlike the generic one) has ON CONFLICT DO NOTHING."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"storage supports postgresql and sqlite, not {dialect!r}")
-
-
 def store_batch(
     session: Session, items: Sequence[StoredItem], *, classified_at: datetime | None = None
 ) -> int:
@@ -99,14 +94,12 @@ def store_batch(
         first_by_key.setdefault(item.article.key, item)
         predictions.setdefault((item.article.key, item.prediction.model_version), item.prediction)
 
-    postgres = session.get_bind().dialect.name == "postgresql"
-    article_rows = [_article_params(item) for item in first_by_key.values()]
-    new_ids = bulk_pg.insert_articles(session, article_rows) if postgres else _insert_articles(session, article_rows)
-
+    rows = [_article_params(item) for item in first_by_key.values()]
+    new_ids: dict[str, int] = bulk.write(session, _INSERT_ARTICLES, rows) or {}
     ids = dict(new_ids)
     old_keys = [key for key in first_by_key if key not in new_ids]
     if old_keys:
-        ids.update(bulk_pg.ids_for_keys(session, old_keys) if postgres else _ids_for_keys(session, old_keys))
+        ids.update((key, article_id) for key, article_id in session.execute(_SELECT_IDS, {"keys": old_keys}))
     missing = [key for key in first_by_key if key not in ids]
     if missing:  # only if another transaction deleted them between our INSERT and SELECT
         raise RuntimeError(f"{len(missing)} article(s) vanished while storing the batch, e.g. {missing[0]!r}")
@@ -118,11 +111,7 @@ def store_batch(
         for ticker in dict.fromkeys(first_by_key[key].article.tickers)  # dedupe, keep order
     ]
     if ticker_pairs:
-        if postgres:
-            bulk_pg.insert_tickers(session, ticker_pairs)
-        else:
-            rows = [{"article_id": article_id, "ticker": ticker} for article_id, ticker in ticker_pairs]
-            session.execute(_insert(session, _ARTICLE_TICKERS).on_conflict_do_nothing(), rows)
+        bulk.write(session, _INSERT_TICKERS, [{"article_id": a, "ticker": t} for a, t in ticker_pairs])
 
     fresh = {
         article_id: (first_by_key[key].article.published_at, tuple(dict.fromkeys(first_by_key[key].article.tickers)))
@@ -156,10 +145,7 @@ def store_classifications(
     before = rollups.current_results(session, reread) if reread else {}
 
     rows = [_classification_params(article_id, prediction, stamp) for article_id, prediction in results]
-    if session.get_bind().dialect.name == "postgresql":
-        inserted = bulk_pg.insert_classifications(session, rows)
-    else:
-        inserted = _insert_classifications(session, rows)
+    inserted: list[int] = bulk.write(session, _INSERT_CLASSIFICATIONS, rows) or []
 
     changed = set(inserted)
     added = [
@@ -174,34 +160,6 @@ def store_classifications(
         removed = [before[article_id] for article_id in after if article_id in before]
     rollups.apply(session, added, removed)
     return len(inserted)
-
-
-def _insert_articles(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
-    # RETURNING yields only the rows actually inserted, which is both the "new" count and their ids.
-    stmt = (
-        _insert(session, _ARTICLES)
-        .on_conflict_do_nothing(index_elements=[_ARTICLES.c.key])
-        .returning(_ARTICLES.c.id, _ARTICLES.c.key)
-    )
-    return {key: article_id for article_id, key in session.execute(stmt, rows)}
-
-
-def _insert_classifications(session: Session, rows: list[dict[str, Any]]) -> list[int]:
-    stmt = (
-        _insert(session, _CLASSIFICATIONS)
-        .on_conflict_do_nothing(index_elements=[_CLASSIFICATIONS.c.article_id, _CLASSIFICATIONS.c.model_version])
-        .returning(_CLASSIFICATIONS.c.article_id)
-    )
-    return list(session.execute(stmt, rows).scalars())
-
-
-def _ids_for_keys(session: Session, keys: list[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for start in range(0, len(keys), _KEY_CHUNK):
-        chunk = keys[start : start + _KEY_CHUNK]
-        rows = session.execute(select(_ARTICLES.c.key, _ARTICLES.c.id).where(_ARTICLES.c.key.in_(chunk)))
-        found.update({key: article_id for key, article_id in rows})
-    return found
 
 
 def _article_params(item: StoredItem) -> dict[str, Any]:
@@ -255,7 +213,7 @@ def store_dead_letters(session: Session, letters: Sequence[DeadLetter]) -> int:
     if not letters:
         return 0
     stmt = (
-        _insert(session, _DEAD_LETTERS)
+        postgresql.insert(_DEAD_LETTERS)
         .on_conflict_do_nothing(
             index_elements=[
                 _DEAD_LETTERS.c.kafka_topic,
@@ -338,14 +296,12 @@ def tickers_of(session: Session, article_keys: Iterable[str]) -> dict[str, list[
     """Stored tickers per article key, from article_tickers (sorted). A test and debugging aid."""
     keys = list(article_keys)
     found: dict[str, list[str]] = {key: [] for key in keys}
-    for start in range(0, len(keys), _KEY_CHUNK):
-        chunk = keys[start : start + _KEY_CHUNK]
-        stmt = (
-            select(_ARTICLES.c.key, _ARTICLE_TICKERS.c.ticker)
-            .join(_ARTICLE_TICKERS, _ARTICLE_TICKERS.c.article_id == _ARTICLES.c.id)
-            .where(_ARTICLES.c.key.in_(chunk))
-            .order_by(_ARTICLES.c.key, _ARTICLE_TICKERS.c.ticker)
-        )
-        for key, ticker in session.execute(stmt):
-            found[key].append(ticker)
+    stmt = (
+        select(_ARTICLES.c.key, _ARTICLE_TICKERS.c.ticker)
+        .join(_ARTICLE_TICKERS, _ARTICLE_TICKERS.c.article_id == _ARTICLES.c.id)
+        .where(_ARTICLES.c.key.in_(keys))
+        .order_by(_ARTICLES.c.key, _ARTICLE_TICKERS.c.ticker)
+    )
+    for key, ticker in session.execute(stmt):
+        found[key].append(ticker)
     return found

@@ -20,17 +20,21 @@ from datetime import UTC, datetime
 from typing import cast
 
 from sqlalchemy import Table, delete, func, select, text
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from storage import bulk_pg
+from storage import bulk
 from storage.schema import ArticleTickerRow, SentimentRollupRow, TickerRollupRow, article_sentiment
 
 _TOPICS = cast(Table, SentimentRollupRow.__table__)
 _TICKERS_ROLLUP = cast(Table, TickerRollupRow.__table__)
 _ARTICLE_TICKERS = cast(Table, ArticleTickerRow.__table__)
 
-_CHUNK = 2000  # ids per IN (...): well under SQLite's bound-parameter limit
+_COUNT_COLUMNS = ("total", "negative", "neutral", "positive")
+_UPSERTS = {
+    table.name: bulk.statement(table, f"ON CONFLICT (bucket, {key}) DO UPDATE SET " + ", ".join(
+        f"{c} = {table.name}.{c} + excluded.{c}" for c in _COUNT_COLUMNS))
+    for table, key in ((_TOPICS, "topic"), (_TICKERS_ROLLUP, "ticker"))
+}
 _SENTIMENT_INDEX = {"negative": 1, "neutral": 2, "positive": 3}  # position in (total, negative, neutral, positive)
 
 
@@ -44,27 +48,22 @@ class Counted:
     tickers: tuple[str, ...]
 
 
-def hour_of(published_at: datetime, dialect: str) -> datetime | str:
-    """The rollup bucket: the UTC hour, as the views have always shown it on each dialect."""
-    hour = published_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0, tzinfo=None)
-    return hour.strftime("%Y-%m-%d %H:00:00") if dialect == "sqlite" else hour
+def hour_of(published_at: datetime) -> datetime:
+    """The rollup bucket: the UTC hour, naive (a `timestamp` column, as `date_trunc` of UTC time gives it)."""
+    return published_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0, tzinfo=None)
 
 
 def current_results(session: Session, article_ids: Collection[int]) -> dict[int, Counted]:
     """The current result (per ``article_sentiment``) of each article that has one."""
     ids = list(article_ids)
     view = article_sentiment.c
-    rows: dict[int, tuple[datetime, str, str]] = {}
+    stmt = select(view.article_id, view.published_at, view.topic, view.sentiment).where(view.article_id.in_(ids))
+    rows = {aid: (at, topic, sentiment) for aid, at, topic, sentiment in session.execute(stmt)}
     tickers: dict[int, list[str]] = {}
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        stmt = select(view.article_id, view.published_at, view.topic, view.sentiment).where(view.article_id.in_(chunk))
-        rows.update({aid: (at, topic, sentiment) for aid, at, topic, sentiment in session.execute(stmt)})
-        pairs = select(_ARTICLE_TICKERS.c.article_id, _ARTICLE_TICKERS.c.ticker).where(
-            _ARTICLE_TICKERS.c.article_id.in_(chunk)
-        )
-        for aid, ticker in session.execute(pairs):
-            tickers.setdefault(aid, []).append(ticker)
+    pairs = select(_ARTICLE_TICKERS.c.article_id, _ARTICLE_TICKERS.c.ticker).where(
+        _ARTICLE_TICKERS.c.article_id.in_(ids))
+    for aid, ticker in session.execute(pairs):
+        tickers.setdefault(aid, []).append(ticker)
     return {
         aid: Counted(at, topic, sentiment, tuple(tickers.get(aid, ()))) for aid, (at, topic, sentiment) in rows.items()
     }
@@ -72,12 +71,11 @@ def current_results(session: Session, article_ids: Collection[int]) -> dict[int,
 
 def apply(session: Session, added: Iterable[Counted], removed: Iterable[Counted] = ()) -> None:
     """Count ``added`` results in and ``removed`` ones out, in the caller's transaction."""
-    dialect = session.get_bind().dialect.name
-    by_topic: Counter[tuple[object, str, int]] = Counter()
-    by_ticker: Counter[tuple[object, str, int]] = Counter()
+    by_topic: Counter[tuple[datetime, str, int]] = Counter()
+    by_ticker: Counter[tuple[datetime, str, int]] = Counter()
     for sign, results in ((1, added), (-1, removed)):
         for result in results:
-            hour = hour_of(result.published_at, dialect)
+            hour = hour_of(result.published_at)
             for column in (0, _SENTIMENT_INDEX[result.sentiment]):
                 by_topic[(hour, result.topic, column)] += sign
                 for ticker in result.tickers:
@@ -86,30 +84,19 @@ def apply(session: Session, added: Iterable[Counted], removed: Iterable[Counted]
     _upsert(session, _TICKERS_ROLLUP, "ticker", by_ticker)
 
 
-def _upsert(session: Session, table: Table, key: str, deltas: Counter[tuple[object, str, int]]) -> None:
-    rows: dict[tuple[object, str], list[int]] = {}
+def _upsert(session: Session, table: Table, key: str, deltas: Counter[tuple[datetime, str, int]]) -> None:
+    summed: dict[tuple[datetime, str], list[int]] = {}
     for (hour, name, column), delta in deltas.items():
-        rows.setdefault((hour, name), [0, 0, 0, 0])[column] += delta
-    changed = sorted((k, v) for k, v in rows.items() if any(v))  # sorted: one lock order for every writer
+        summed.setdefault((hour, name), [0, 0, 0, 0])[column] += delta
+    changed = sorted((k, v) for k, v in summed.items() if any(v))  # sorted: one lock order for every writer
     if not changed:
         return
-    if session.get_bind().dialect.name == "postgresql":  # one statement, not one per bucket
-        bulk_pg.upsert_rollup(session, table.name, key, cast(bulk_pg.Deltas, changed))
-        return
-    insert = sqlite.insert(table)
-    counts = ("total", "negative", "neutral", "positive")
-    stmt = insert.on_conflict_do_update(
-        index_elements=[table.c.bucket, table.c[key]],
-        set_={name: table.c[name] + insert.excluded[name] for name in counts},
-    )
-    params = [{"bucket": hour, key: name, **dict(zip(counts, values, strict=True))} for (hour, name), values in changed]
-    session.execute(stmt, params)
+    rows = [{"bucket": hour.isoformat(), key: name, **dict(zip(_COUNT_COLUMNS, counts, strict=True))}
+            for (hour, name), counts in changed]
+    bulk.write(session, _UPSERTS[table.name], rows)  # one statement per table, rows in the sorted order
 
 
-_BUCKET_SQL = {
-    "postgresql": "date_trunc('hour', s.published_at AT TIME ZONE 'UTC')",
-    "sqlite": "strftime('%Y-%m-%d %H:00:00', s.published_at)",
-}
+_BUCKET_SQL = "date_trunc('hour', s.published_at AT TIME ZONE 'UTC')"
 _COUNTS = """count(*),
     sum(CASE WHEN s.sentiment = 'negative' THEN 1 ELSE 0 END),
     sum(CASE WHEN s.sentiment = 'neutral' THEN 1 ELSE 0 END),
@@ -122,17 +109,16 @@ def rebuild(session: Session) -> None:
     Hours older than the oldest stored article (pruned by ``monitor prune``) keep their counts: rollups
     outlive the articles they summarise.
     """
-    dialect = session.get_bind().dialect.name
     oldest = session.scalar(select(func.min(article_sentiment.c.published_at)))
     if oldest is None:
         return
     # Whole hours only: prune cuts on an hour boundary, so the oldest stored hour is complete.
     since = oldest.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    first_hour = hour_of(since, dialect)
-    bucket = _BUCKET_SQL[dialect]
+    first_hour = hour_of(since)
+    bucket = _BUCKET_SQL
     session.execute(delete(_TOPICS).where(_TOPICS.c.bucket >= first_hour))
     session.execute(delete(_TICKERS_ROLLUP).where(_TICKERS_ROLLUP.c.bucket >= first_hour))
-    params = {"since": since if dialect == "postgresql" else since.strftime("%Y-%m-%d %H:%M:%S")}
+    params = {"since": since}
     session.execute(
         text(
             f"""INSERT INTO sentiment_rollup_hourly (bucket, topic, total, negative, neutral, positive)

@@ -5,8 +5,8 @@ These models are the source of truth for the *current* shape of the schema; the 
 this module, so editing a model cannot rewrite history). ``tests/integration/test_storage.py`` checks
 that the two agree.
 
-The views (``article_sentiment``, ``sentiment_hourly``) are created by the migrations with
-dialect-specific SQL; ``article_sentiment`` is also described here as a plain ``Table`` in a separate
+The views (``article_sentiment``, ``sentiment_hourly``) are created by the migrations in SQL;
+``article_sentiment`` is also described here as a plain ``Table`` in a separate
 ``MetaData`` so that repository code can query it with typed Core expressions without ``create_all``
 ever trying to create it as a table.
 """
@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     CheckConstraint,
     Column,
@@ -39,24 +38,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# bigint on PostgreSQL (offsets and article counts outgrow int4), but SQLite only autoincrements a column
-# declared exactly INTEGER PRIMARY KEY (the rowid alias), so it gets Integer there.
-BigIntId = BigInteger().with_variant(Integer, "sqlite")
-
-# JSONB on PostgreSQL so analysts can use ?, @> and GIN indexes; plain JSON (text) on SQLite.
-JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+# bigint ids: offsets and article counts outgrow int4. JSONB: analysts can use ?, @> and GIN indexes.
+BigIntId = BigInteger()
+JsonDoc = JSONB()
 
 SENTIMENT_VALUES: tuple[str, ...] = ("negative", "neutral", "positive")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamptz that is UTC on the way in and timezone-aware on the way out, on every dialect.
-
-    PostgreSQL's timestamptz already does this. SQLite has no timestamp type: SQLAlchemy stores the wall
-    clock as text and silently drops the offset, so 12:00+02:00 would be read back as 12:00. Converting to
-    UTC before binding makes the stored text UTC (which ``sentiment_hourly``'s strftime bucketing relies
-    on) and re-attaching UTC on read keeps the "always timezone-aware" promise of ``Article``.
-    """
+    """A timestamptz that refuses naive datetimes on the way in (PostgreSQL would read them in the server's
+    time zone and shift buckets silently) and is timezone-aware on the way out, like ``Article``."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -68,13 +59,6 @@ class UTCDateTime(TypeDecorator[datetime]):
             # A naive datetime is ambiguous; guessing a zone would shift buckets silently.
             raise ValueError(f"naive datetime {value!r}: storage needs timezone-aware datetimes")
         return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:  # SQLite: the text we stored is UTC
-            return value.replace(tzinfo=UTC)
-        return value
 
 
 class Base(DeclarativeBase):
@@ -194,9 +178,8 @@ class DeadLetterRow(Base):
 
 # --- Rollups (issue 3): hourly counts kept up to date by store_batch, so the hourly views stay fast at any size. ---
 
-# The hour a row counts in, as sentiment_hourly shows it: UTC wall time without a zone on PostgreSQL, text
-# 'YYYY-MM-DD HH:00:00' on SQLite (what the views returned before rollups existed; analysts' queries keep working).
-RollupBucket = DateTime(timezone=False).with_variant(Text(), "sqlite")
+# The hour a row counts in, as sentiment_hourly shows it: UTC wall time without a zone.
+RollupBucket = DateTime(timezone=False)
 
 
 class SentimentRollupRow(Base):
@@ -287,7 +270,7 @@ class AlertRow(Base):
         UniqueConstraint("rule", "scope", "key", "window_start", name="uq_alerts_rule_scope_key_window"),
         Index(
             "ix_alerts_open", "rule", "scope", "key", unique=True,
-            postgresql_where=text("resolved_at IS NULL"), sqlite_where=text("resolved_at IS NULL"),
+            postgresql_where=text("resolved_at IS NULL"),
         ),
         CheckConstraint("scope IN ('market', 'topic', 'ticker')", name="ck_alerts_scope"),
     )

@@ -62,7 +62,6 @@ _DENIED = frozenset({
     "ts_stat", "ts_rewrite",  # run the query text they are given
     "gin_clean_pending_list", "brin_summarize_new_values", "brin_summarize_range", "brin_desummarize_range",
     "set_limit",  # pg_trgm: sets a setting
-    "load_extension", "readfile", "writefile", "fts3_tokenizer",  # SQLite's file and extension escapes
 })
 _DENIED_PREFIXES = ("lo_", "dblink", "txid_", "binary_upgrade_")
 _DENIED_INFIXES = ("_to_xml",)  # query_to_xml*, cursor_to_xml*, table_/schema_/database_to_xml*

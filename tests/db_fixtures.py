@@ -1,9 +1,11 @@
-"""Database fixtures: a throwaway PostgreSQL database per test session, and a SQLite file per test.
+"""Database fixtures: throwaway PostgreSQL databases, on the server ``MONITOR_TEST_PG_ADMIN_URL`` names (CI: the
+system server), else on an embedded server (storage/embedded.py) started for the session in a temporary directory
+and stopped and deleted at its end, so the tests need no PostgreSQL installed.
 
 Import them from ``tests/conftest.py`` with ``from tests.db_fixtures import *  # noqa``.
 
-PostgreSQL is a real component on every machine (DESIGN §4), so an unreachable server fails the tests
-loudly instead of skipping them: a green run must mean the SQL was exercised.
+A named server that does not answer fails the tests loudly instead of skipping them: a green run must mean the
+SQL was exercised.
 
 Each PostgreSQL test runs inside a transaction that is rolled back afterwards (SQLAlchemy 2.0's
 "join an external transaction" recipe): code under test may commit, which only releases a SAVEPOINT.
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,7 +27,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from storage.db import ensure_schema, make_engine, normalize_url, upgrade
+from storage import embedded
+from storage.db import make_engine, normalize_url, upgrade
 
 __all__ = [
     "pg_admin_url",
@@ -33,20 +38,10 @@ __all__ = [
     "pg_rollback_engine",
     "pg_session",
     "pg_empty_url",
-    "sqlite_engine",
+    "embedded_data_dir",
 ]
 
 ADMIN_URL_ENV = "MONITOR_TEST_PG_ADMIN_URL"
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def _admin_url_candidates() -> list[str]:
-    explicit = os.environ.get(ADMIN_URL_ENV)
-    if explicit:
-        return [explicit]
-    # Machines differ in which superuser trust auth lets in: try postgres, then root.
-    root = make_url(DEFAULT_ADMIN_URL).set(username="root").render_as_string(hide_password=False)
-    return [DEFAULT_ADMIN_URL, root]
 
 
 def _admin_engine(url: str) -> Engine:
@@ -56,23 +51,27 @@ def _admin_engine(url: str) -> Engine:
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url() -> str:
-    """A URL of the maintenance database that can create and drop databases."""
-    errors: list[str] = []
-    for url in _admin_url_candidates():
-        engine = _admin_engine(url)
+def pg_admin_url() -> Iterator[str]:
+    """A URL of the maintenance database of a server where the tests may create and drop databases (and roles)."""
+    explicit = os.environ.get(ADMIN_URL_ENV, "").strip()
+    if explicit:
+        engine = _admin_engine(explicit)
         try:
             with engine.connect():
-                return url
+                pass
         except OperationalError as exc:
-            errors.append(f"{make_url(url).render_as_string(hide_password=True)}: {exc.orig}")
+            shown = make_url(normalize_url(explicit)).render_as_string(hide_password=True)
+            pytest.fail(f"{ADMIN_URL_ENV}={shown} does not answer (the tests never skip): {exc.orig}", pytrace=False)
         finally:
             engine.dispose()
-    pytest.fail(
-        "PostgreSQL is not reachable for the storage tests (they never skip). Start it (.ci/run does) or "
-        f"set {ADMIN_URL_ENV}. Tried:\n" + "\n".join(errors),
-        pytrace=False,
-    )
+        yield explicit
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="monitor-test-pg-"))
+    try:
+        yield embedded.start(workdir / "pgdata", "postgres")
+    finally:
+        embedded.stop(workdir / "pgdata")
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -143,10 +142,14 @@ def pg_empty_url(pg_database_factory: Callable[[], str]) -> str:
     return pg_database_factory()
 
 
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    """An embedded-mode engine on a fresh SQLite file, schema applied the way the daemon applies it."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
-    ensure_schema(engine)
-    yield engine
-    engine.dispose()
+@pytest.fixture(scope="session")
+def embedded_data_dir() -> Iterator[Path]:
+    """The data directory of a running embedded server, for tests of the embedded mode (MONITOR_DATABASE_URL
+    unset: MONITOR_EMBEDDED_DATA_DIR=this). Its database ``monitor`` is shared by those tests."""
+    workdir = Path(tempfile.mkdtemp(prefix="monitor-test-embedded-"))
+    try:
+        embedded.start(workdir / "pgdata")
+        yield workdir / "pgdata"
+    finally:
+        embedded.stop(workdir / "pgdata")
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -78,7 +78,7 @@ class TcpProxy:
             except OSError:  # the listener was closed by cut()
                 return
             try:
-                upstream = socket.create_connection(self.target, timeout=5)
+                upstream = _connect(self.target)
             except OSError:
                 _close(client)
                 continue
@@ -139,3 +139,19 @@ def silent_server() -> Iterator[int]:
         thread.join()
         for s in [*held, listener]:
             s.close()
+
+
+def _connect(target: tuple[str, int]) -> socket.socket:
+    """TCP to (host, port); a host that is a directory is a PostgreSQL socket directory (the embedded server
+    listens on a unix socket only): its .s.PGSQL.PORT."""
+    host, port = target
+    if not host.startswith("/"):
+        return socket.create_connection(target, timeout=5)
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    unix.settimeout(5)
+    try:
+        unix.connect(f"{host}/.s.PGSQL.{port}")
+    except OSError:
+        unix.close()
+        raise
+    return unix

@@ -87,8 +87,8 @@ NEEDLES = {
 
 
 @pytest.mark.parametrize("case", list(NEEDLES))
-def test_a_broken_alert_setting_stops_run_at_startup(case: str, tmp_path: Path) -> None:
-    env = monitor_env(database_url=f"sqlite:///{tmp_path}/x.sqlite", kafka_bootstrap_servers="127.0.0.1:1",
+def test_a_broken_alert_setting_stops_run_at_startup(case: str, tmp_path: Path, embedded_data_dir: Path) -> None:
+    env = monitor_env(database_url=None, embedded_data_dir=embedded_data_dir, kafka_bootstrap_servers="127.0.0.1:1",
                       **_case(tmp_path, case))
     proc = run_monitor("run", env=env, timeout=40)
     assert_one_line_error(proc, "run", *NEEDLES[case])

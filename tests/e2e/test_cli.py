@@ -1,5 +1,5 @@
-"""`monitor classify | ingest | produce | db` as a user runs them: real subprocesses, real PostgreSQL, SQLite,
-the real Kafka-protocol broker. Known failures must be one line on stderr and exit 2, never a traceback."""
+"""`monitor classify | ingest | produce | db` as a user runs them: real subprocesses, real PostgreSQL (configured and
+embedded), the real Kafka-protocol broker. Known failures must be one line on stderr and exit 2, never a traceback."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sqlalchemy.pool import NullPool
 
 from consumers.source import KafkaSource, ensure_topic
 from monitor.newsgen import generate
+from storage import embedded
 from storage.db import make_engine, upgrade
 from tests.e2e.support import (
     FAST_GROUP_JSON,
@@ -265,21 +266,30 @@ def test_ingest_without_schema_says_run_db_upgrade(pg_empty_url: str, tiny_check
         engine.dispose()
 
 
-def test_ingest_into_sqlite_creates_its_schema(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    path, read, valid, invalid = _ingest_file(tmp_path / "news.jsonl", "sqlite")
-    db = tmp_path / "data" / "x.sqlite"
-    db.parent.mkdir()
-    env = monitor_env(database_url=f"sqlite:///{db}", model_path=tiny_checkpoint)
-    assert _summary(run_monitor("ingest", "--file", str(path), "--quiet", env=env)) == {
-        "read": read, "stored": valid, "duplicates": 1, "dead_letters": invalid}
-    engine = make_engine(f"sqlite:///{db}", poolclass=NullPool)
+def test_ingest_with_no_settings_uses_the_embedded_server(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """No MONITOR_DATABASE_URL: the embedded server on ./monitor-data/postgres, started and migrated by the first
+    command, outlives it, and the next commands (another process) find the same data."""
+    path, read, valid, invalid = _ingest_file(tmp_path / "news.jsonl", "embedded")
+    env = monitor_env(model_path=tiny_checkpoint, database_url=None)
     try:
-        counts = _counts(engine)
-        assert counts["articles"] == counts["classifications"] == valid and counts["dead_letters"] == invalid
-        with engine.connect() as c:
-            assert c.execute(text("select count(*) from sentiment_hourly")).scalar_one() > 0
+        ingested = run_monitor("ingest", "--file", str(path), "--quiet", env=env, cwd=tmp_path)
+        assert _summary(ingested) == {"read": read, "stored": valid, "duplicates": 1, "dead_letters": invalid}
+        counted = run_monitor("sql", "--format", "csv", "select count(*) from article_sentiment", env=env, cwd=tmp_path)
+        assert counted.returncode == 0, counted.stderr
+        assert counted.stdout.split() == ["count", str(valid)]
+        version = run_monitor("sql", "--format", "csv", "select version()", env=env, cwd=tmp_path)
+        assert version.stdout.splitlines()[1].startswith('"PostgreSQL 18'), version.stdout
+        url = run_monitor("db", "url", env=env, cwd=tmp_path).stdout.strip()
+        engine = make_engine(url, poolclass=NullPool)
+        try:
+            counts = _counts(engine)
+            assert counts["articles"] == counts["classifications"] == valid and counts["dead_letters"] == invalid
+            with engine.connect() as c:
+                assert c.execute(text("select count(*) from sentiment_hourly")).scalar_one() > 0
+        finally:
+            engine.dispose()
     finally:
-        engine.dispose()
+        embedded.stop(tmp_path / "monitor-data" / "postgres")
 
 
 # ---------------------------------------------------------------- produce
@@ -320,15 +330,15 @@ def test_produce_missing_file(tmp_path: Path) -> None:
     ("device", "gpu", "MONITOR_DEVICE"),
 ])
 def test_bad_setting_is_one_line(setting: str, value: str, needle: str, tmp_path: Path) -> None:
-    env = monitor_env(**{setting: value, "database_url": f"sqlite:///{tmp_path}/x.sqlite"})
+    env = monitor_env(**{setting: value, "database_url": "postgresql://nobody@127.0.0.1:1/x"})
     for command in (["run"], ["db", "current"]):
         proc = run_monitor(*command, env=env, timeout=30)
         assert_one_line_error(proc, command[0], needle)
 
 
-def test_unknown_kafka_option_is_one_line(tiny_checkpoint: Path, tmp_path: Path) -> None:
+def test_unknown_kafka_option_is_one_line(tiny_checkpoint: Path, pg_url: str, pg_engine: Engine) -> None:
     env = monitor_env(kafka_consumer_options='{"max_poll_interval_ms": 5000, "bogus_option": 1}',
-                      database_url=f"sqlite:///{tmp_path}/x.sqlite", model_path=tiny_checkpoint,
+                      database_url=pg_url, model_path=tiny_checkpoint,
                       kafka_bootstrap_servers="127.0.0.1:1")
     assert_one_line_error(run_monitor("run", env=env, timeout=40), "run", "bogus_option")
 

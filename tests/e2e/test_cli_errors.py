@@ -72,7 +72,6 @@ BAD_URLS = {
     "colons": "postgresql://:::",
     "port-abc": f"postgresql://monitor:{PASSWORD}@127.0.0.1:abc/news",
     "not-a-url": f"monitor:{PASSWORD}",
-    "empty": "",
     "refused": f"postgresql://monitor:{PASSWORD}@127.0.0.1:1/news",
 }
 

@@ -1,4 +1,4 @@
-"""`monitor deadletters list|replay` as real processes, on PostgreSQL and on the embedded SQLite file.
+"""`monitor deadletters list|replay` as real processes, on PostgreSQL.
 
 The fix being replayed: messages refused as too large under a small MONITOR_MAX_MESSAGE_BYTES pass once the
 limit is raised. Letters that still fail stay pending; one whose raw bytes were capped cannot be rebuilt.
@@ -37,11 +37,9 @@ def _lines(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'monitor.sqlite'}"
-    url: str = request.getfixturevalue("pg_database_factory")()  # its own database: exact counts
+@pytest.fixture
+def database_url(pg_database_factory: Callable[[], str]) -> str:
+    url = pg_database_factory()  # its own database: exact counts
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
@@ -112,5 +110,5 @@ def test_bad_arguments_are_one_line_errors(args: list[str], command: str, needle
 
 
 @pytest.fixture
-def run_env(tmp_path: Path) -> Callable[[], dict[str, str]]:
-    return lambda: monitor_env(database_url=f"sqlite:///{tmp_path / 'x.sqlite'}")
+def run_env(pg_url: str, pg_engine: object) -> Callable[[], dict[str, str]]:
+    return lambda: monitor_env(database_url=pg_url)

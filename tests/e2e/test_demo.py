@@ -1,4 +1,5 @@
-"""`monitor demo`: bundled broker, SQLite file in the working directory, generated news, the real daemon."""
+"""`monitor demo`: bundled broker, a fresh database on the embedded PostgreSQL server, generated news, the real
+daemon."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.pool import NullPool
 
+from monitor.demo import DEMO_DATABASE
 from monitor.newsgen import INVALID_SAMPLES
 from monitor.surgegen import demo_surge
+from storage import embedded
 from storage.db import make_engine
 from tests.e2e.support import monitor_cmd, monitor_env, run_monitor
 
@@ -23,16 +26,16 @@ pytestmark = pytest.mark.e2e
 HEADER = re.compile(r"^topic\s+total\s+negative\s+neutral\s+positive$")
 
 
-def _demo(cwd: Path, n: int, model: Path | None):
-    proc = run_monitor("demo", "--messages", str(n), cwd=cwd, env=monitor_env(model_path=model, database_url=None),
-                       timeout=120)
+def _demo(cwd: Path, n: int, model: Path | None, data_dir: Path | None = None):
+    env = monitor_env(model_path=model, database_url=None, embedded_data_dir=data_dir)
+    proc = run_monitor("demo", "--messages", str(n), cwd=cwd, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     return proc
 
 
-def _db_counts(path: Path) -> tuple[int, int, int, list[bytes]]:
-    engine = make_engine(f"sqlite:///{path}", poolclass=NullPool)
+def _db_counts(data_dir: Path) -> tuple[int, int, int, list[bytes]]:
+    engine = make_engine(embedded.start(data_dir, DEMO_DATABASE), poolclass=NullPool)
     try:
         with engine.connect() as c:
             articles = c.execute(text("select count(*) from articles")).scalar_one()
@@ -61,8 +64,8 @@ def _topic_table(stdout: str) -> list[tuple[str, int, int, int, int]]:
 SURGE = len(demo_surge(datetime.now(UTC)))
 
 
-def test_demo_runs_everything_on_one_machine(tmp_path: Path, tiny_checkpoint: Path) -> None:
-    out = _demo(tmp_path, 300, tiny_checkpoint).stdout
+def test_demo_runs_everything_on_one_machine(tmp_path: Path, tiny_checkpoint: Path, embedded_data_dir: Path) -> None:
+    out = _demo(tmp_path, 300, tiny_checkpoint, embedded_data_dir).stdout
     n_bad = len(INVALID_SAMPLES)
     n = 300 + SURGE  # the generated stream plus the demo's injected surge
     assert f"{n + n_bad} messages" in out and f"{n} articles stored, {n_bad} dead letters" in out, out
@@ -73,30 +76,36 @@ def test_demo_runs_everything_on_one_machine(tmp_path: Path, tiny_checkpoint: Pa
     worst = out.split("most negative headlines:", 1)[1].strip().splitlines()
     assert worst and re.match(r"^\d\.\d\d  .+  \[.+\]$", worst[0].strip()), out
 
-    db = tmp_path / "monitor-demo.sqlite"
-    articles, _, classified, raws = _db_counts(db)
+    assert "query it yourself:  MONITOR_DATABASE_URL='postgresql://postgres@/monitor_demo?host=" in out, out
+    articles, _, classified, raws = _db_counts(embedded_data_dir)
     assert articles == classified == n
     assert sorted(raws) == sorted(INVALID_SAMPLES)  # the demo's broken messages, verbatim
 
-    # a second run starts from a fresh file: the summary shows that run only
-    out = _demo(tmp_path, 40, tiny_checkpoint).stdout
+    # a second run starts from a fresh database: the summary shows that run only
+    out = _demo(tmp_path, 40, tiny_checkpoint, embedded_data_dir).stdout
     assert f"{40 + SURGE} articles stored, {n_bad} dead letters" in out, out
-    articles, _, classified, raws = _db_counts(db)
+    articles, _, classified, raws = _db_counts(embedded_data_dir)
     assert articles == classified == 40 + SURGE and len(raws) == n_bad
 
 
 def test_demo_with_the_shipped_model_fires_the_injected_surge(tmp_path: Path) -> None:
-    """The README's first command, as a user runs it: the real model and the real detector find the surge."""
-    out = _demo(tmp_path, 1000, None).stdout
+    """The README's first command, as a user runs it (no settings: the embedded server on ./monitor-data/postgres):
+    the real model and the real detector find the surge."""
+    try:
+        out = _demo(tmp_path, 1000, None).stdout
+    finally:
+        embedded.stop(tmp_path / "monitor-data" / "postgres")
     assert "model news-" in out, out
     alerts = [line for line in out.splitlines() if line.startswith("Negative news surge:")]
     assert any("ticker CTSB" in line for line in alerts), out
 
 
-def test_demo_serves_healthz_and_metrics_while_it_runs(tmp_path: Path, tiny_checkpoint: Path) -> None:
+def test_demo_serves_healthz_and_metrics_while_it_runs(
+    tmp_path: Path, tiny_checkpoint: Path, embedded_data_dir: Path
+) -> None:
     """The demo runs the daemon's /healthz and /metrics too; 20,000 messages keep it busy for seconds
     after it prints their address, which is when this test asks them."""
-    env = monitor_env(model_path=tiny_checkpoint, database_url=None)
+    env = monitor_env(model_path=tiny_checkpoint, database_url=None, embedded_data_dir=embedded_data_dir)
     proc = subprocess.Popen(monitor_cmd("demo", "--messages", "20000"), cwd=tmp_path, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:

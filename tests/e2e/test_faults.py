@@ -166,8 +166,10 @@ def test_postgres_unreachable_for_30s_pauses_and_resumes(
     total, valid = len(messages), len(messages) - len(INVALID_SAMPLES)
     stream.produce(bootstrap, topic, messages)
     target = make_url(pg_url)
-    with TcpProxy(target.host or "127.0.0.1", target.port or 5432) as proxy:
-        proxied_url = target.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    socket_dir = target.query.get("host")  # the embedded server: a unix socket only
+    with TcpProxy(str(socket_dir or target.host or "127.0.0.1"), target.port or 5432) as proxy:
+        proxied_url = target.difference_update_query(["host"]).set(host="127.0.0.1", port=proxy.port) \
+            .render_as_string(hide_password=False)
         # batches of 50: the stream is still flowing when the database goes away
         d = Daemon(_env(bootstrap, proxied_url, topic, tiny_checkpoint, batch_max_size="50"), tmp_path / "run.log")
         daemons.append(d)

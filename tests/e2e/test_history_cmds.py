@@ -1,5 +1,5 @@
 """`monitor reclassify`, `monitor model list|use`, `monitor prune` and `monitor db rebuild-rollups` as processes
-against a real PostgreSQL database (and SQLite for reclassify), with tiny models of the real architecture."""
+against a real PostgreSQL database, with tiny models of the real architecture."""
 
 from __future__ import annotations
 
@@ -28,10 +28,9 @@ def second_model(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) ->
     return make_tiny_checkpoint(path, shared_data, seed=1, model_version="tiny-random-2")
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def database(request: pytest.FixtureRequest, pg_database_factory: Callable[[], str],
-             tmp_path: Path) -> Iterator[tuple[str, Engine]]:
-    url = pg_database_factory() if request.param == "postgresql" else f"sqlite:///{tmp_path / 'monitor.db'}"
+@pytest.fixture
+def database(pg_database_factory: Callable[[], str]) -> Iterator[tuple[str, Engine]]:
+    url = pg_database_factory()
     engine = make_engine(url, poolclass=NullPool)
     upgrade(engine)
     yield url, engine
@@ -140,6 +139,6 @@ def test_prune_is_a_dry_run_unless_yes_and_keeps_alerts_and_rollups(
     (["reclassify", "--since", "2026-11-02", "--until", "2026-11-01", "--model", "m.safetensors"], "--until"),
     (["reclassify", "--since", "2026-11-01", "--model", "missing.safetensors"], "missing.safetensors"),
 ])
-def test_bad_arguments_get_one_line(args: list[str], needle: str, tmp_path: Path) -> None:
-    env = monitor_env(database_url=f"sqlite:///{tmp_path / 'monitor.db'}")
+def test_bad_arguments_get_one_line(args: list[str], needle: str, pg_url: str, pg_engine: Engine) -> None:
+    env = monitor_env(database_url=pg_url)
     assert_one_line_error(run_monitor(*args, env=env), args[0], needle)

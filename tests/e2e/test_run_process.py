@@ -105,9 +105,10 @@ def _closed_port() -> int:
 
 
 def test_run_without_broker_keeps_retrying_and_stops_on_sigterm(
-    tiny_checkpoint: Path, tmp_path: Path, daemons: list[Daemon]
+    tiny_checkpoint: Path, tmp_path: Path, daemons: list[Daemon], embedded_data_dir: Path
 ) -> None:
-    env = monitor_env(database_url=f"sqlite:///{tmp_path}/x.sqlite", kafka_topic="news-nowhere",
+    """On the embedded server (no MONITOR_DATABASE_URL), as a newcomer's first `monitor run` would be."""
+    env = monitor_env(database_url=None, embedded_data_dir=embedded_data_dir, kafka_topic="news-nowhere",
                       kafka_bootstrap_servers=f"127.0.0.1:{_closed_port()}", kafka_consumer_options=FAST_GROUP_JSON,
                       model_path=tiny_checkpoint)
     d = Daemon(env, tmp_path / "run.log")

@@ -1,4 +1,4 @@
-"""Surge detection -> alerts + outbox -> Slack, against real PostgreSQL (and SQLite) and a Slack-compatible
+"""Surge detection -> alerts + outbox -> Slack, against real PostgreSQL and a Slack-compatible
 HTTP server on loopback (tests/slack_server.py) that records requests and can answer 429, 500 or nothing."""
 
 from __future__ import annotations
@@ -80,12 +80,9 @@ def pg_sessions(pg_alerts_engine: Engine) -> sessionmaker[Session]:
     return make_session_factory(pg_alerts_engine)
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def sessions(request: pytest.FixtureRequest) -> sessionmaker[Session]:
-    if request.param == "postgresql":
-        return request.getfixturevalue("pg_sessions")
-    engine: Engine = request.getfixturevalue("sqlite_engine")
-    return make_session_factory(engine)
+@pytest.fixture
+def sessions(pg_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    return pg_sessions
 
 
 @pytest.fixture

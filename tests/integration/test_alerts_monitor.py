@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from pydantic import SecretStr
 
@@ -24,6 +25,7 @@ from monitor.app import Database, make_daemon, make_pipeline, open_database
 from monitor.config import Settings
 from monitor.scheduler import start_detection
 from monitor.surgegen import Injected, demo_surge, generate_weeks, oracle_classify
+from storage import embedded
 from storage.db import make_engine, upgrade
 from storage.repository import StoredItem, store_batch
 from tests.integration.test_alerts import NOW, item, steady, surge
@@ -34,8 +36,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=SecretStr(f"sqlite:///{tmp_path / 'alerts.db'}"), detect_interval_seconds=1)
+def settings(pg_database_factory: Callable[[], str]) -> Settings:
+    """A fresh, empty database per test, migrated by open_database like the embedded one."""
+    return Settings(database_url=SecretStr(pg_database_factory()), detect_interval_seconds=1)
 
 
 @pytest.fixture
@@ -52,7 +55,7 @@ def store(database: Database, items: list[StoredItem]) -> None:
 
 def test_the_scheduled_job_posts_within_one_interval_plus_5s(settings: Settings, slack: SlackServer) -> None:
     s = settings.model_copy(update={"slack_token": SecretStr("xoxb-t"), "slack_base_url": slack.base_url})
-    database = open_database(s)
+    database = open_database(s, migrate=True)
     base = steady()
     store(database, base)
     clock = {"now": NOW - timedelta(minutes=1)}  # event time before the surge is stored
@@ -75,7 +78,11 @@ def test_the_scheduled_job_posts_within_one_interval_plus_5s(settings: Settings,
     database.engine.dispose()
 
 
-def test_backtest_ingests_a_file_and_prints_one_json_line_per_event(settings: Settings, tmp_path: Path) -> None:
+def test_backtest_ingests_a_file_and_prints_one_json_line_per_event(
+    settings: Settings, tmp_path: Path, embedded_data_dir: Path
+) -> None:
+    """With no MONITOR_DATABASE_URL, --input is replayed in a throwaway database on the embedded server."""
+    settings = settings.model_copy(update={"database_url": None, "embedded_data_dir": embedded_data_dir})
     start = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
     surge_at = start + timedelta(days=8, hours=13, minutes=30)  # a week of history first: hour-of-day baseline
     g = generate_weeks(start, 9 / 7, seed=5, busy_per_hour=200,
@@ -95,10 +102,13 @@ def test_backtest_ingests_a_file_and_prints_one_json_line_per_event(settings: Se
     assert any(e["key"] == "Earnings" and e["event"] == "resolve" for e in events)
     summary = json.loads(err.getvalue().splitlines()[-1])["summary"]
     assert summary["fired"] == sum(e["event"] == "fire" for e in events)
+    with psycopg.connect(embedded.start(embedded_data_dir, "postgres")) as conn:  # the throwaway one is gone
+        assert conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'monitor_backtest_%'").fetchone() \
+            == (0,)
 
 
 def test_demo_alert_lines(settings: Settings) -> None:
-    database = open_database(settings)
+    database = open_database(settings, migrate=True)
     now = NOW
     base = steady(end=now)
     demo = demo_surge(now)

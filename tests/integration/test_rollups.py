@@ -1,7 +1,7 @@
 """The hourly rollups equal ``article_sentiment`` grouped by hour, whatever happens (property test).
 
 Hypothesis drives random sequences of batches (redelivered keys, several model versions, one article
-classified twice in one batch) and changes of the preferred model version, on PostgreSQL and SQLite;
+classified twice in one batch) and changes of the preferred model version;
 after every step the rollup-backed views must equal a from-scratch GROUP BY over ``article_sentiment``.
 """
 
@@ -24,17 +24,14 @@ from tests.integration.test_storage import make_item
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 KEYS = [f"k{i}" for i in range(8)]
 
-_BUCKET = {
-    "postgresql": "date_trunc('hour', s.published_at AT TIME ZONE 'UTC')",
-    "sqlite": "strftime('%Y-%m-%d %H:00:00', s.published_at)",
-}
+_BUCKET = "date_trunc('hour', s.published_at AT TIME ZONE 'UTC')"
 _COUNTS = """count(*), sum(CASE WHEN s.sentiment = 'negative' THEN 1 ELSE 0 END),
     sum(CASE WHEN s.sentiment = 'neutral' THEN 1 ELSE 0 END),
     sum(CASE WHEN s.sentiment = 'positive' THEN 1 ELSE 0 END)"""
 
 
-def _expected(session: Session, dialect: str) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
-    bucket = _BUCKET[dialect]
+def _expected(session: Session) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    bucket = _BUCKET
     topics = session.execute(text(f"SELECT {bucket}, s.topic, {_COUNTS} FROM article_sentiment AS s GROUP BY 1, 2"))
     tickers = session.execute(
         text(
@@ -75,14 +72,9 @@ step_strategy = st.one_of(
 )
 
 
-@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
-def rollup_engine(
-    request: pytest.FixtureRequest, pg_database_factory: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    if request.param == "postgresql":
-        engine = make_engine(pg_database_factory())
-    else:
-        engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('rollups') / 'monitor.db'}")
+@pytest.fixture(scope="module")
+def rollup_engine(pg_database_factory: Callable[[], str]) -> Iterator[Engine]:
+    engine = make_engine(pg_database_factory())
     upgrade(engine)
     yield engine
     engine.dispose()
@@ -91,7 +83,6 @@ def rollup_engine(
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(step_strategy, min_size=1, max_size=8))
 def test_rollups_equal_a_full_group_by(rollup_engine: Engine, steps: list[tuple[str, object]]) -> None:
-    dialect = rollup_engine.dialect.name
     with rollup_engine.connect() as conn:
         outer = conn.begin()  # every example starts from an empty database: roll everything back
         session = Session(bind=conn, join_transaction_mode="create_savepoint")
@@ -105,7 +96,7 @@ def test_rollups_equal_a_full_group_by(rollup_engine: Engine, steps: list[tuple[
                     if arg is None or arg in versions:
                         prefer_version(session, arg)  # type: ignore[arg-type]
                 session.flush()
-                assert _actual(session) == _expected(session, dialect), f"after step {number}: {kind} {arg}"
+                assert _actual(session) == _expected(session), f"after step {number}: {kind} {arg}"
         finally:
             session.close()
             outer.rollback()

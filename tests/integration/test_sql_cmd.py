@@ -1,5 +1,5 @@
-"""`monitor sql` as a real subprocess against real PostgreSQL and a SQLite file: read-only enforcement,
-the statement timeout, the four output formats (control characters escaped, valid JSON), and the three
+"""`monitor sql` as a real subprocess against real PostgreSQL (a configured one, and the embedded one): read-only
+enforcement, the statement timeout, the four output formats (control characters escaped, valid JSON), and the three
 ways to give the query. The attack battery and each layer alone: tests/integration/test_sql_layers.py."""
 
 from __future__ import annotations
@@ -10,13 +10,15 @@ import json
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from storage.db import make_engine, upgrade
-from storage.readonly import QueryError, QueryRefused, run_read_only, run_unchecked
+from storage.readonly import run_read_only
 from storage.rollups import rebuild as rebuild_rollups
 from tests.e2e.support import assert_one_line_error, monitor_env, run_monitor
 
@@ -56,12 +58,6 @@ def pg_seeded(pg_database_factory: Callable[[], str]) -> Iterator[tuple[str, Eng
     _seed(engine)
     yield url, engine
     engine.dispose()
-
-
-@pytest.fixture
-def sqlite_seeded(sqlite_engine: Engine) -> Iterator[tuple[str, Engine]]:
-    _seed(sqlite_engine)
-    yield str(sqlite_engine.url), sqlite_engine
 
 
 def _sql(url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -196,40 +192,22 @@ def test_the_reader_role_can_read_and_cannot_write(pg_seeded: tuple[str, Engine]
     assert _counts(engine) == (3, 3, 2)
 
 
-# ---------------------------------------------------------------- SQLite (embedded mode)
+# ---------------------------------------------------------------- the embedded server (no MONITOR_DATABASE_URL)
 
 
-def test_sqlite_reads_and_refuses_writes(sqlite_seeded: tuple[str, Engine]) -> None:
-    url, engine = sqlite_seeded
-    ok = _sql(url, "--format", "jsonl", "select ticker, total, negative from ticker_sentiment_hourly")
+def test_the_embedded_server_answers_reads_and_refuses_writes(embedded_data_dir: Path) -> None:
+    env = monitor_env(database_url=None, embedded_data_dir=embedded_data_dir)
+    ok = run_monitor("sql", "--format", "jsonl",
+                     "select version() like 'PostgreSQL 18%' as pg, current_database() as db, current_user as who",
+                     env=env)
     assert ok.returncode == 0, ok.stderr
-    assert [json.loads(x) for x in ok.stdout.splitlines()] == [
-        {"ticker": "BNK", "total": 2, "negative": 1}
-    ]
-    refused = _sql(url, "WITH x AS (SELECT 1) DELETE FROM articles")
-    assert_one_line_error(refused, "sql", "read-only")
-    assert _counts(engine) == (3, 3, 2)
-
-
-def test_sqlite_timeout(sqlite_seeded: tuple[str, Engine]) -> None:
-    url, _ = sqlite_seeded
-    endless = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
-               "SELECT count(*) FROM n")
-    proc = _sql(url, "--timeout-ms", "200", endless)
-    assert_one_line_error(proc, "sql", "timeout")
-
-
-def test_sqlite_read_only_in_process(sqlite_seeded: tuple[str, Engine]) -> None:
-    _, engine = sqlite_seeded
-    for statement in ("UPDATE articles SET title = 'x'", "REPLACE INTO article_tickers VALUES (3, 'OIL')",
-                      "with t as (select 1) insert into article_tickers values (3, 'OIL')",
-                      "ATTACH DATABASE '/tmp/x.db' AS x", "PRAGMA query_only = OFF"):
-        with pytest.raises(QueryError):  # the gate: a refusal, or not PostgreSQL's grammar
-            run_read_only(engine, statement, 1000)
-        if not statement.startswith(("ATTACH", "PRAGMA")):
-            with pytest.raises(QueryRefused):  # the database alone: mode=ro, query_only
-                run_unchecked(engine, statement, 1000)
-    assert _counts(engine) == (3, 3, 2)
+    assert json.loads(ok.stdout) == {"pg": True, "db": "monitor", "who": "monitor_reader"}
+    assert_one_line_error(run_monitor("sql", "WITH x AS (SELECT 1) DELETE FROM articles", env=env), "sql", "read-only")
+    url = run_monitor("db", "url", env=env)
+    assert url.returncode == 0, url.stderr
+    assert url.stdout.strip() == f"postgresql://postgres@/monitor?host={quote(str(embedded_data_dir.resolve()), '')}"
+    with psycopg.connect(url.stdout.strip()) as conn:  # what psql and BI tools would do with it
+        assert conn.execute("select to_regclass('article_sentiment') is not null").fetchone() == (True,)
 
 
 def test_an_unreachable_server_is_one_line() -> None:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
@@ -103,7 +102,7 @@ def _table(model: type[Base]) -> Table:
 
 
 def load_dataset(engine: Engine) -> None:
-    """Through the typed tables, so the same rows land the same way on PostgreSQL and SQLite."""
+    """Through the typed tables (their types convert the values the way the product's writes do)."""
     articles, tickers_, classifications = [], [], []
     for (aid, published, source, title, tickers, topic, sentiment, score, highlights) in ARTICLES:
         articles.append({"id": aid, "key": f"doc-{aid}", "title": title, "url": f"https://news.example/{aid}",
@@ -168,70 +167,3 @@ def test_documented_results(docs_engine: Engine) -> None:
         return
     for match, result in zip(found, actual, strict=True):
         assert result == match["result"], f"docs/sql.md example:\n{match['sql']}"
-
-
-# docs/sql.md's "PostgreSQL and SQLite" table, checked: these SQLite spellings of examples 1, 2, 3, 8 and 10
-# return the same rows on the embedded database as the documented queries on PostgreSQL.
-_NOW = "'2026-11-20 12:00'"
-SQLITE_SPELLINGS = {
-    1: f"""
-select topic,
-       count(*) filter (where published_at >= datetime({_NOW}, '-24 hours')) as last_24h,
-       round(avg(sentiment = 'negative') filter (where published_at >= datetime({_NOW}, '-24 hours')), 3),
-       count(*) filter (where published_at < datetime({_NOW}, '-24 hours')) as prev_7d,
-       round(avg(sentiment = 'negative') filter (where published_at < datetime({_NOW}, '-24 hours')), 3)
-from article_sentiment
-where published_at >= datetime({_NOW}, '-8 days') and published_at < datetime({_NOW})
-group by topic
-order by 3 desc nulls last, topic""",
-    2: f"""
-select source, count(*), count(*) filter (where sentiment = 'negative') as negative,
-       round(avg(sentiment = 'negative'), 3) as negative_share
-from article_sentiment
-where published_at >= datetime({_NOW}, '-7 days')
-group by source
-order by negative desc, negative_share desc, source""",
-    3: f"""
-select ticker, sum(total), sum(negative), sum(neutral), sum(positive),
-       round(CAST(sum(negative) AS REAL) / sum(total), 3) as negative_share
-from ticker_sentiment_hourly
-where bucket >= datetime({_NOW}, '-24 hours')
-group by ticker
-order by negative_share desc, ticker""",
-    8: f"""
-select j.value as word, count(*) as articles
-from article_sentiment as s, json_each(s.highlights) as j
-where s.sentiment = 'negative' and s.published_at >= datetime({_NOW}, '-7 days')
-group by word
-order by articles desc, word
-limit 5""",
-    10: f"""
-select date(published_at) as day, count(*),
-       count(*) filter (where sentiment = 'negative'), count(*) filter (where sentiment = 'neutral'),
-       count(*) filter (where sentiment = 'positive')
-from article_sentiment
-where published_at >= datetime({_NOW}, '-7 days')
-group by 1
-order by 1""",
-}
-
-
-def _normalized(rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
-    def value(v: object) -> object:
-        if isinstance(v, int | float | Decimal) and not isinstance(v, bool):
-            return round(float(v), 3)
-        if isinstance(v, date):
-            return v.isoformat()
-        return v
-
-    return [tuple(value(v) for v in row) for row in rows]
-
-
-def test_the_sqlite_spellings_give_the_same_rows(docs_engine: Engine, sqlite_engine: Engine) -> None:
-    load_dataset(sqlite_engine)
-    found = examples(DOC.read_text(encoding="utf-8"))
-    for number, sqlite_sql in SQLITE_SPELLINGS.items():
-        _, pg_rows = run_read_only(docs_engine, found[number - 1]["sql"], 10_000)
-        _, sqlite_rows = run_read_only(sqlite_engine, sqlite_sql, 10_000)
-        assert _normalized(sqlite_rows) == _normalized(pg_rows), f"example {number}"
-        assert pg_rows, f"example {number} returns no rows: nothing compared"

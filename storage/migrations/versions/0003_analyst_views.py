@@ -39,20 +39,6 @@ FROM article_sentiment AS s
 JOIN article_tickers AS t ON t.article_id = s.article_id
 GROUP BY 1, 2
 """,
-    "sqlite": """
-CREATE VIEW ticker_sentiment_hourly AS
-SELECT
-    strftime('%Y-%m-%d %H:00:00', s.published_at) AS bucket,
-    t.ticker,
-    count(*) AS total,
-    sum(CASE WHEN s.sentiment = 'negative' THEN 1 ELSE 0 END) AS negative,
-    sum(CASE WHEN s.sentiment = 'neutral' THEN 1 ELSE 0 END) AS neutral,
-    sum(CASE WHEN s.sentiment = 'positive' THEN 1 ELSE 0 END) AS positive,
-    CAST(sum(CASE WHEN s.sentiment = 'negative' THEN 1 ELSE 0 END) AS REAL) / count(*) AS negative_share
-FROM article_sentiment AS s
-JOIN article_tickers AS t ON t.article_id = s.article_id
-GROUP BY 1, 2
-""",
 }
 
 # One row per alert episode: the window that fired it and, once resolved, the window that resolved it.
@@ -68,19 +54,6 @@ SELECT
     fired_at, last_notified_at, resolved_at,
     resolved_negative, resolved_total,
     resolved_negative::double precision / NULLIF(resolved_total, 0) AS resolved_negative_share
-FROM alerts
-""",
-    "sqlite": """
-CREATE VIEW alert_history AS
-SELECT
-    id AS alert_id, rule, scope, key,
-    CASE WHEN resolved_at IS NULL THEN 'open' ELSE 'resolved' END AS status,
-    window_start, window_end, negative, total,
-    CAST(negative AS REAL) / NULLIF(total, 0) AS negative_share,
-    baseline, p_value, odds_ratio,
-    fired_at, last_notified_at, resolved_at,
-    resolved_negative, resolved_total,
-    CAST(resolved_negative AS REAL) / NULLIF(resolved_total, 0) AS resolved_negative_share
 FROM alerts
 """,
 }
@@ -134,14 +107,12 @@ def upgrade() -> None:
     dialect = _dialect()
     op.execute(_TICKER_SENTIMENT_HOURLY_SQL[dialect])
     op.execute(_ALERT_HISTORY_SQL[dialect])
-    if dialect == "postgresql":
-        op.execute(_CREATE_READER_ROLE)
-        for statement in _GRANTS:
-            op.execute(statement)
+    op.execute(_CREATE_READER_ROLE)
+    for statement in _GRANTS:
+        op.execute(statement)
 
 
 def downgrade() -> None:
-    if _dialect() == "postgresql":
-        op.execute(_REVOKE_READER)
+    op.execute(_REVOKE_READER)
     op.execute("DROP VIEW IF EXISTS alert_history")
     op.execute("DROP VIEW IF EXISTS ticker_sentiment_hourly")

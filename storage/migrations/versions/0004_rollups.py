@@ -54,22 +54,10 @@ CROSS JOIN LATERAL (
     LIMIT 1
 ) AS c
 """,
-    "sqlite": f"""
-CREATE VIEW article_sentiment AS
-SELECT {_ARTICLE_SENTIMENT_COLUMNS}
-FROM articles AS a
-JOIN classifications AS c ON c.id = (
-    SELECT c2.id FROM classifications AS c2
-    WHERE c2.article_id = a.id
-    ORDER BY {_preference_order("c2", "0")}
-    LIMIT 1
-)
-""",
 }
 
 _BUCKET = {
     "postgresql": "date_trunc('hour', s.published_at AT TIME ZONE 'UTC')",
-    "sqlite": "strftime('%Y-%m-%d %H:00:00', s.published_at)",
 }
 _COUNTS = """
     count(*),
@@ -93,7 +81,6 @@ def _backfill_sql(dialect: str) -> list[str]:
 
 _SHARE = {
     "postgresql": "negative::double precision / total",
-    "sqlite": "CAST(negative AS REAL) / total",
 }
 
 
@@ -120,7 +107,7 @@ def _counts() -> list[sa.Column[int]]:
 
 def upgrade() -> None:
     dialect = _dialect()
-    bucket_type = sa.DateTime(timezone=False).with_variant(sa.Text(), "sqlite")
+    bucket_type = sa.DateTime(timezone=False)
 
     op.create_table(
         "current_model",
@@ -156,10 +143,9 @@ def upgrade() -> None:
         op.execute(statement)
     op.execute(_hourly_view_sql(dialect, "sentiment_hourly", "sentiment_rollup_hourly", "topic"))
     op.execute(_hourly_view_sql(dialect, "ticker_sentiment_hourly", "ticker_rollup_hourly", "ticker"))
-    if dialect == "postgresql":
-        # 0003's default privileges cover new objects only when the same role runs every migration.
-        op.execute(
-            """
+    # 0003's default privileges cover new objects only when the same role runs every migration.
+    op.execute(
+        """
 DO $$
 BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'monitor_reader') THEN
@@ -169,7 +155,7 @@ BEGIN
 END
 $$
 """
-        )
+    )
 
 
 # Downgrade restores 0001's and 0003's views (copied here: migrations never import each other).
@@ -179,11 +165,6 @@ _OLD_VIEWS = {
             CROSS JOIN LATERAL (SELECT c.* FROM classifications AS c WHERE c.article_id = a.id
                                 ORDER BY c.classified_at DESC, c.id DESC LIMIT 1) AS c""",
     ],
-    "sqlite": [
-        f"""CREATE VIEW article_sentiment AS SELECT {_ARTICLE_SENTIMENT_COLUMNS} FROM articles AS a
-            JOIN classifications AS c ON c.id = (SELECT c2.id FROM classifications AS c2
-                WHERE c2.article_id = a.id ORDER BY c2.classified_at DESC, c2.id DESC LIMIT 1)""",
-    ],
 }
 
 
@@ -191,7 +172,6 @@ def _old_hourly_sql(dialect: str) -> list[str]:
     bucket = _BUCKET[dialect]
     share = {
         "postgresql": "(count(*) FILTER (WHERE s.sentiment = 'negative'))::double precision / count(*)",
-        "sqlite": "CAST(sum(CASE WHEN s.sentiment = 'negative' THEN 1 ELSE 0 END) AS REAL) / count(*)",
     }[dialect]
     counts = """count(*) AS total,
         sum(CASE WHEN s.sentiment = 'negative' THEN 1 ELSE 0 END) AS negative,

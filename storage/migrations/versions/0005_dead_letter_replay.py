@@ -30,6 +30,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # batch mode: SQLite before 3.35 cannot DROP COLUMN; Alembic then copies the table.
-    with op.batch_alter_table("dead_letters") as batch:
-        batch.drop_column("replayed_at")
+    op.drop_column("dead_letters", "replayed_at")

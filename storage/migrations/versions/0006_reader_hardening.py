@@ -7,10 +7,9 @@ Create Date: 2026-12-05
 **Leader election.** Surge detection and the outbox delivery ran under ``pg_try_advisory_xact_lock``, which
 any reader can take too (``select pg_advisory_lock(...)``) and so stall alerting for good. Now the leader
 holds ``SELECT ... FOR UPDATE SKIP LOCKED`` on its row of ``job_leaders``: a row lock needs UPDATE privilege,
-which ``monitor_reader`` lacks, and read-only transactions refuse it. Both dialects get the table (SQLite is
-single-instance and never locks it; the models must match the migrations everywhere).
+which ``monitor_reader`` lacks, and read-only transactions refuse it.
 
-**The reader role** (PostgreSQL only). Roles are server-wide and several monitor databases may share
+**The reader role**. Roles are server-wide and several monitor databases may share
 ``monitor_reader``, so what touches the role is idempotent, skipped when already in place, and tolerant of a
 concurrent migration in another database; downgrade leaves the role as it is. Each step degrades to a
 WARNING when the migrating user lacks the right to do it (a non-superuser owner: docker-compose's init
@@ -155,11 +154,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("job", name="pk_job_leaders"),
     )
     op.bulk_insert(sa.table("job_leaders", sa.column("job", sa.Text())), [{"job": job} for job in JOBS])
-    if op.get_context().dialect.name == "postgresql":
-        op.execute(_HARDEN_READER)
+    op.execute(_HARDEN_READER)
 
 
 def downgrade() -> None:
-    if op.get_context().dialect.name == "postgresql":
-        op.execute(_GRANT_BACK_LO)
+    op.execute(_GRANT_BACK_LO)
     op.drop_table("job_leaders")
