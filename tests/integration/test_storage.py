@@ -33,18 +33,29 @@ from storage.repository import (
     DeadLetter,
     StoredItem,
     count_articles,
-    count_classifications,
     count_dead_letters,
-    duplicate_keys,
     most_negative,
     sentiment_counts_by_topic,
     store_batch,
     store_dead_letters,
-    tickers_of,
 )
 from storage.schema import ArticleRow, Base, ClassificationRow, DeadLetterRow
 
 pytestmark = pytest.mark.integration
+
+
+def count_classifications(session: Session) -> int:
+    return session.scalar(text("SELECT count(*) FROM classifications")) or 0
+
+
+def tickers_of(session: Session, keys: list[str]) -> dict[str, list[str]]:
+    """Stored tickers per article key, from article_tickers (sorted)."""
+    found: dict[str, list[str]] = {key: [] for key in keys}
+    rows = session.execute(text("SELECT a.key, t.ticker FROM articles a JOIN article_tickers t ON t.article_id = a.id "
+                                "WHERE a.key = ANY(:keys) ORDER BY a.key, t.ticker"), {"keys": keys})
+    for key, ticker in rows:
+        found[key].append(ticker)
+    return found
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -107,7 +118,7 @@ def test_storing_a_batch_twice_adds_nothing(pg_session: Session) -> None:
 
     assert count_articles(pg_session) == 10
     assert count_classifications(pg_session) == 10
-    assert duplicate_keys(pg_session) == 0
+    assert pg_session.scalar(text("SELECT count(DISTINCT key) FROM articles")) == 10
     assert tickers_of(pg_session, ["k3"]) == {"k3": ["AAPL", "MSFT"]}
     row = pg_session.scalars(select(ArticleRow).where(ArticleRow.key == "k3")).one()
     assert (row.kafka_topic, row.kafka_partition, row.kafka_offset) == ("news", 0, 3)
