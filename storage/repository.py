@@ -100,7 +100,7 @@ def store_batch(session: Session, items: Sequence[StoredItem], *, classified_at:
     pairs = [{"article_id": article_id, "ticker": t} for key, article_id in new_ids.items() for t in tickers[key]]
     if pairs:
         bulk.write(session, _INSERT_TICKERS, pairs)
-    fresh = {article_id: (first_by_key[key].article.published_at, tickers[key]) for key, article_id in new_ids.items()}
+    fresh = {article_id: first_by_key[key].article.published_at for key, article_id in new_ids.items()}
     results = [(ids[key], prediction) for (key, _), prediction in predictions.items()]
     store_classifications(session, results, classified_at=classified_at, fresh=fresh)
     return len(new_ids)
@@ -108,9 +108,9 @@ def store_batch(session: Session, items: Sequence[StoredItem], *, classified_at:
 
 def store_classifications(session: Session, results: Sequence[tuple[int, Prediction]], *,
                           classified_at: datetime | None = None,
-                          fresh: Mapping[int, tuple[datetime, tuple[str, ...]]] | None = None) -> int:
+                          fresh: Mapping[int, datetime] | None = None) -> int:
     """Store (article id, prediction) results, idempotent per (article, model_version), and keep the rollups
-    exact; return how many were new. ``fresh``: articles this transaction inserted, with (published_at, tickers);
+    exact; return how many were new. ``fresh``: articles this transaction inserted, with their published_at;
     their one result is certainly current, so they are not read back (the daemon's case). Any other article's
     current result is read before and after, and the rollups move by the difference."""
     if not results:
@@ -126,7 +126,7 @@ def store_classifications(session: Session, results: Sequence[tuple[int, Predict
 
     changed = set(inserted)
     added = [
-        rollups.Counted(fresh[article_id][0], prediction.topic, prediction.sentiment, fresh[article_id][1])
+        rollups.Counted(article_id, fresh[article_id], prediction.topic, prediction.sentiment)
         for article_id, prediction in results
         if article_id in changed and article_id not in reread
     ]
