@@ -1,8 +1,6 @@
-"""Which model version the analyst views prefer (table ``current_model``, migration 0004).
-
-A new model version never overwrites: ``monitor reclassify`` adds its rows beside the old ones. Which rows
-the views show is this one setting, kept in the database because analysts read the views from psql, where
-no process environment exists. NULL (the default) means each article's newest classification.
+"""Which model version the analyst views prefer (table ``current_model``, migration 0004; NULL: each article's
+newest classification). Kept in the database because analysts read the views from psql, where no process
+environment exists.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Stored history over time: what `monitor reclassify` still has to do, and what `monitor prune` removes.
 
-Both work in chunks ordered by article id, one transaction per chunk (the caller commits), so a run can
-be interrupted at any point and resumed: reclassify picks up exactly the articles the new version has not
-classified yet; prune picks up the articles still older than the cutoff.
+Both work in chunks in article id order, one transaction per chunk (the caller commits), so a run can be
+interrupted anywhere and resumed.
 """
 
 from __future__ import annotations
