@@ -9,17 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Table, and_, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from storage.schema import AlertOutboxRow, AlertRow, ArticleRow, JobLeaderRow, article_sentiment
-
-_ALERTS = cast(Table, AlertRow.__table__)
-_OUTBOX = cast(Table, AlertOutboxRow.__table__)
-_LEADERS = cast(Table, JobLeaderRow.__table__)
+from storage.schema import alert_outbox, article_sentiment, articles, job_leaders
+from storage.schema import alerts as _ALERTS
 
 # Rows of job_leaders (migration 0006) whose row lock elects the one runner of each job.
 DETECTION_LOCK_ID = "surge_detection"
@@ -89,21 +86,21 @@ def _columns(table: Table, record: type) -> list[Any]:
 
 
 _ALERT_COLUMNS = _columns(_ALERTS, Alert)
-_OUTBOX_COLUMNS = _columns(_OUTBOX, OutboxRecord)
+_OUTBOX_COLUMNS = _columns(alert_outbox, OutboxRecord)
 
 
 def try_lock(session: Session, lock_id: str = DETECTION_LOCK_ID) -> bool:
     """Become this job's runner for the transaction if nobody is: a row lock on the job's row of job_leaders,
     released at commit or rollback. Not an advisory lock: any reader can take those and hold detection off for
     good, while a row lock needs UPDATE privilege, which monitor_reader lacks."""
-    claim = select(_LEADERS.c.job).where(_LEADERS.c.job == lock_id).with_for_update(skip_locked=True)
+    claim = select(job_leaders.c.job).where(job_leaders.c.job == lock_id).with_for_update(skip_locked=True)
     if session.scalar(claim) is not None:
         return True
-    if session.scalar(select(func.count()).select_from(_LEADERS).where(_LEADERS.c.job == lock_id)):
+    if session.scalar(select(func.count()).select_from(job_leaders).where(job_leaders.c.job == lock_id)):
         return False  # the row exists: another runner holds it
     # Someone deleted the row: put it back (a concurrent runner doing the same is absorbed) and claim it,
     # rather than skipping for ever.
-    session.execute(insert(_LEADERS).values(job=lock_id).on_conflict_do_nothing())
+    session.execute(insert(job_leaders).values(job=lock_id).on_conflict_do_nothing())
     return session.scalar(claim) is not None
 
 
@@ -158,10 +155,10 @@ def enqueue(
     session: Session, *, alert_id: int, kind: str, idempotency_key: str, payload: dict[str, Any], now: datetime
 ) -> bool:
     """Add a notification; False if one with this idempotency key is already there."""
-    stmt = insert(_OUTBOX).values(
+    stmt = insert(alert_outbox).values(
         alert_id=alert_id, kind=kind, idempotency_key=idempotency_key, payload=payload, status="pending",
         attempts=0, next_attempt_at=now, created_at=now,
-    ).on_conflict_do_nothing().returning(_OUTBOX.c.id)
+    ).on_conflict_do_nothing().returning(alert_outbox.c.id)
     return session.execute(stmt).scalar() is not None
 
 
@@ -171,43 +168,44 @@ def claim_due(session: Session, now: datetime, limit: int, lease: timedelta) -> 
     'sending' with one more attempt. FOR UPDATE SKIP LOCKED: two daemons never claim the same row.
     Oldest first, so a thread's first message goes before its replies."""
     due = or_(
-        and_(_OUTBOX.c.status == "pending", _OUTBOX.c.next_attempt_at <= now),
-        and_(_OUTBOX.c.status == "sending", _OUTBOX.c.claimed_at <= now - lease),
+        and_(alert_outbox.c.status == "pending", alert_outbox.c.next_attempt_at <= now),
+        and_(alert_outbox.c.status == "sending", alert_outbox.c.claimed_at <= now - lease),
     )
-    stmt = select(*_OUTBOX_COLUMNS).where(due).order_by(_OUTBOX.c.id).limit(limit).with_for_update(skip_locked=True)
+    stmt = select(*_OUTBOX_COLUMNS).where(due).order_by(alert_outbox.c.id).limit(limit)
+    stmt = stmt.with_for_update(skip_locked=True)
     rows = [OutboxRecord(*row) for row in session.execute(stmt)]
     if rows:
         session.execute(
-            update(_OUTBOX).where(_OUTBOX.c.id.in_([r.id for r in rows]))
-            .values(status="sending", claimed_at=now, attempts=_OUTBOX.c.attempts + 1)
+            update(alert_outbox).where(alert_outbox.c.id.in_([r.id for r in rows]))
+            .values(status="sending", claimed_at=now, attempts=alert_outbox.c.attempts + 1)
         )
     return rows
 
 
 def mark_sent(session: Session, outbox_id: int, ts: str | None, now: datetime) -> None:
     session.execute(
-        update(_OUTBOX).where(_OUTBOX.c.id == outbox_id)
+        update(alert_outbox).where(alert_outbox.c.id == outbox_id)
         .values(status="sent", sent_at=now, slack_ts=ts, last_error=None)
     )
 
 
 def mark_retry(session: Session, outbox_id: int, error: str, next_attempt_at: datetime, *, give_up: bool) -> None:
     session.execute(
-        update(_OUTBOX).where(_OUTBOX.c.id == outbox_id)
+        update(alert_outbox).where(alert_outbox.c.id == outbox_id)
         .values(status="failed" if give_up else "pending", next_attempt_at=next_attempt_at,
                 last_error=error[:1000], claimed_at=None)
     )
 
 
 def outbox_rows(session: Session, status: str | None = None) -> list[OutboxRecord]:
-    stmt = select(*_OUTBOX_COLUMNS).order_by(_OUTBOX.c.id)
+    stmt = select(*_OUTBOX_COLUMNS).order_by(alert_outbox.c.id)
     if status is not None:
-        stmt = stmt.where(_OUTBOX.c.status == status)
+        stmt = stmt.where(alert_outbox.c.status == status)
     return [OutboxRecord(*row) for row in session.execute(stmt)]
 
 
 def published_range(session: Session) -> tuple[datetime | None, datetime | None]:
     """The first and last published_at of the stored articles (None, None when there are none)."""
-    published_at = cast(Table, ArticleRow.__table__).c.published_at
+    published_at = articles.c.published_at
     first, last = session.execute(select(func.min(published_at), func.max(published_at))).one()
     return first, last

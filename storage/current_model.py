@@ -7,16 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage import rollups
-from storage.schema import ClassificationRow, CurrentModelRow
-
-_CURRENT = cast(Table, CurrentModelRow.__table__)
-_CLASSIFICATIONS = cast(Table, ClassificationRow.__table__)
+from storage.schema import classifications, current_model
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +28,12 @@ class UnknownModelVersion(ValueError):
 
 
 def preferred_version(session: Session) -> str | None:
-    return session.scalar(select(_CURRENT.c.model_version).where(_CURRENT.c.id == 1))
+    return session.scalar(select(current_model.c.model_version).where(current_model.c.id == 1))
 
 
 def model_versions(session: Session) -> list[ModelVersion]:
     """Every stored model version with how many articles it classified, oldest first."""
-    c = _CLASSIFICATIONS.c
+    c = classifications.c
     stmt = (
         select(c.model_version, func.count(), func.min(c.classified_at), func.max(c.classified_at))
         .group_by(c.model_version)
@@ -53,9 +49,8 @@ def prefer_version(session: Session, version: str | None) -> None:
     the old preference could be counted by the old rule (``monitor db rebuild-rollups`` repairs that).
     """
     if version is not None:
-        known = select(_CLASSIFICATIONS.c.id).where(_CLASSIFICATIONS.c.model_version == version).exists()
+        known = select(classifications.c.id).where(classifications.c.model_version == version).exists()
         if not session.scalar(select(known)):
             raise UnknownModelVersion(f"no stored classification has model version {version!r}")
-    changed = update(_CURRENT).where(_CURRENT.c.id == 1).values(model_version=version, changed_at=datetime.now(UTC))
-    session.execute(changed)
+    session.execute(update(current_model).values(model_version=version, changed_at=datetime.now(UTC)))
     rollups.rebuild(session)

@@ -9,14 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, Table, func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
-from storage.schema import DeadLetterRow
-
-_DEAD_LETTERS = cast(Table, DeadLetterRow.__table__)
+from storage.schema import dead_letters
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +39,8 @@ def _read(session: Session, stmt: Select[Any]) -> list[StoredDeadLetter]:
     return [StoredDeadLetter(*row) for row in session.execute(stmt)]
 
 
-_SELECT = select(*(_DEAD_LETTERS.c[f.name] for f in fields(StoredDeadLetter)))
-_c = _DEAD_LETTERS.c
+_SELECT = select(*(dead_letters.c[f.name] for f in fields(StoredDeadLetter)))
+_c = dead_letters.c
 
 
 def recent(session: Session, *, limit: int, include_replayed: bool = False) -> list[StoredDeadLetter]:
@@ -59,7 +57,7 @@ def pending_after(session: Session, after_id: int, *, limit: int) -> list[Stored
 
 def mark_replayed(session: Session, ids: Sequence[int], at: datetime) -> int:
     """Stamp these letters as replayed; ones already stamped keep their first stamp. Returns how many changed."""
-    stmt = update(_DEAD_LETTERS).where(_c.id.in_(list(ids)), _c.replayed_at.is_(None)).values(replayed_at=at)
+    stmt = update(dead_letters).where(_c.id.in_(list(ids)), _c.replayed_at.is_(None)).values(replayed_at=at)
     return int(session.execute(stmt).rowcount or 0) if ids else 0  # type: ignore[attr-defined]
 
 

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Select, Table, delete, exists, func, select
+from sqlalchemy import Select, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from consumers.article import classifier_text
-from storage.schema import ArticleRow, ArticleTickerRow, ClassificationRow
-
-_ARTICLES = cast(Table, ArticleRow.__table__)
-_CLASSIFICATIONS = cast(Table, ClassificationRow.__table__)
-_TICKERS = cast(Table, ArticleTickerRow.__table__)
+from storage.schema import article_tickers
+from storage.schema import articles as _ARTICLES
+from storage.schema import classifications as _CLASSIFICATIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +65,7 @@ def count_older(session: Session, cutoff: datetime) -> PruneCounts:
             select(func.count()).select_from(_CLASSIFICATIONS).where(_CLASSIFICATIONS.c.article_id.in_(old))
         )
         or 0,
-        tickers=session.scalar(select(func.count()).select_from(_TICKERS).where(_TICKERS.c.article_id.in_(old)))
+        tickers=session.scalar(select(func.count()).select_from(article_tickers).where(article_tickers.c.article_id.in_(old)))
         or 0,
     )
 
@@ -86,6 +83,6 @@ def prune_chunk(session: Session, cutoff: datetime, limit: int) -> PruneCounts:
         return PruneCounts(0, 0, 0)
     # Children first and explicitly, rather than by ON DELETE CASCADE: each table's count is reported.
     classifications = session.execute(delete(_CLASSIFICATIONS).where(_CLASSIFICATIONS.c.article_id.in_(ids)))
-    tickers = session.execute(delete(_TICKERS).where(_TICKERS.c.article_id.in_(ids)))
+    tickers = session.execute(delete(article_tickers).where(article_tickers.c.article_id.in_(ids)))
     articles = session.execute(delete(_ARTICLES).where(_ARTICLES.c.id.in_(ids)))
     return PruneCounts(articles.rowcount, classifications.rowcount, tickers.rowcount)  # type: ignore[attr-defined]

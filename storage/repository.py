@@ -11,37 +11,26 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, case, func, select, text
+from sqlalchemy import case, func, select, text
 from sqlalchemy.orm import Session
 
 from consumers.article import Article
 from model.prediction import Prediction
 from storage import bulk, rollups
-from storage.schema import (
-    SENTIMENT_VALUES,
-    ArticleRow,
-    ArticleTickerRow,
-    ClassificationRow,
-    DeadLetterRow,
-    article_sentiment,
-)
-
-_ARTICLES = cast(Table, ArticleRow.__table__)
-_CLASSIFICATIONS = cast(Table, ClassificationRow.__table__)
-_DEAD_LETTERS = cast(Table, DeadLetterRow.__table__)
+from storage.schema import SENTIMENT_VALUES, article_sentiment, article_tickers, articles, classifications, dead_letters
 
 # Each returns what it wrote as one value: {key: id} of the new articles, the article ids of new classifications,
 # how many dead letters were new (a redelivered batch writes none; json_object_agg and array_agg of no rows are NULL).
-_INSERT_ARTICLES = bulk.statement(_ARTICLES, "ON CONFLICT (key) DO NOTHING RETURNING id, key",
+_INSERT_ARTICLES = bulk.statement(articles, "ON CONFLICT (key) DO NOTHING RETURNING id, key",
                                   "SELECT json_object_agg(key, id) FROM written", generated=("id", "ingested_at"))
-_INSERT_CLASSIFICATIONS = bulk.statement(_CLASSIFICATIONS, "ON CONFLICT DO NOTHING RETURNING article_id",
+_INSERT_CLASSIFICATIONS = bulk.statement(classifications, "ON CONFLICT DO NOTHING RETURNING article_id",
                                          "SELECT array_agg(article_id) FROM written", generated=("id",))
-_INSERT_TICKERS = bulk.statement(cast(Table, ArticleTickerRow.__table__), "ON CONFLICT DO NOTHING")
+_INSERT_TICKERS = bulk.statement(article_tickers, "ON CONFLICT DO NOTHING")
 # NULLs are distinct: letters without a Kafka position (`monitor ingest`) are always stored.
 _INSERT_DEAD_LETTERS = bulk.statement(
-    _DEAD_LETTERS, "ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING RETURNING id",
+    dead_letters, "ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING RETURNING id",
     "SELECT count(*) FROM written", generated=("id", "created_at", "replayed_at"))
 _SELECT_IDS = text("SELECT key, id FROM articles WHERE key = ANY(CAST(:keys AS text[]))")  # one text, any count
 
@@ -172,11 +161,11 @@ def store_dead_letters(session: Session, letters: Sequence[DeadLetter]) -> int:
 
 
 def count_articles(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(_ARTICLES)) or 0
+    return session.scalar(select(func.count()).select_from(articles)) or 0
 
 
 def count_dead_letters(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(_DEAD_LETTERS)) or 0
+    return session.scalar(select(func.count()).select_from(dead_letters)) or 0
 
 
 def sentiment_counts_by_topic(session: Session) -> list[tuple[str, int, int, int, int]]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
-from sqlalchemy import Table, TextClause, delete, func, select, text
+from sqlalchemy import TextClause, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from storage import bulk
-from storage.schema import SENTIMENT_VALUES, SentimentRollupRow, TickerRollupRow, article_sentiment
+from storage.schema import SENTIMENT_VALUES, article_sentiment, sentiment_rollup_hourly, ticker_rollup_hourly
 
 # The hour an article counts in, as sentiment_hourly shows it: UTC wall time without a zone.
 BUCKET = "date_trunc('hour', s.published_at AT TIME ZONE 'UTC')"
@@ -76,7 +76,6 @@ def rebuild(session: Session) -> None:
         return
     # Whole hours only: prune cuts on an hour boundary, so the oldest stored hour is complete.
     since = oldest.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    for table in (SentimentRollupRow, TickerRollupRow):
-        rollup = cast(Table, table.__table__)
+    for rollup in (sentiment_rollup_hourly, ticker_rollup_hourly):
         session.execute(delete(rollup).where(rollup.c.bucket >= since.replace(tzinfo=None)))
     session.execute(_REBUILD, {"since": since})
