@@ -11,11 +11,11 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from storage.schema import alert_outbox, article_sentiment, articles, job_leaders
+from storage.schema import alert_outbox, article_sentiment, articles, job_leaders, record_columns
 from storage.schema import alerts as _ALERTS
 
 # Rows of job_leaders (migration 0006) whose row lock elects the one runner of each job.
@@ -81,12 +81,8 @@ class OutboxRecord:
     claimed_at: datetime | None
 
 
-def _columns(table: Table, record: type) -> list[Any]:
-    return [table.c[f.name] for f in fields(record)]
-
-
-_ALERT_COLUMNS = _columns(_ALERTS, Alert)
-_OUTBOX_COLUMNS = _columns(alert_outbox, OutboxRecord)
+_ALERT_COLUMNS = record_columns(_ALERTS, Alert)
+_OUTBOX_COLUMNS = record_columns(alert_outbox, OutboxRecord)
 
 
 def try_lock(session: Session, lock_id: str = DETECTION_LOCK_ID) -> bool:

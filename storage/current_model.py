@@ -28,7 +28,7 @@ class UnknownModelVersion(ValueError):
 
 
 def preferred_version(session: Session) -> str | None:
-    return session.scalar(select(current_model.c.model_version).where(current_model.c.id == 1))
+    return session.scalar(select(current_model.c.model_version))  # one row: ck_current_model_one_row
 
 
 def model_versions(session: Session) -> list[ModelVersion]:
@@ -43,11 +43,9 @@ def model_versions(session: Session) -> list[ModelVersion]:
 
 
 def prefer_version(session: Session, version: str | None) -> None:
-    """Make ``version`` (None: newest per article) what the views show, and rebuild the rollups to match.
-
-    The caller commits. Run it while no ``monitor reclassify`` is writing: a batch stored concurrently under
-    the old preference could be counted by the old rule (``monitor db rebuild-rollups`` repairs that).
-    """
+    """Make ``version`` (None: newest per article) what the views show, and rebuild the rollups to match. Run it
+    while no ``monitor reclassify`` writes: a batch stored meanwhile could be counted by the old rule (``monitor db
+    rebuild-rollups`` repairs that)."""
     if version is not None:
         known = select(classifications.c.id).where(classifications.c.model_version == version).exists()
         if not session.scalar(select(known)):

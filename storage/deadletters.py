@@ -7,14 +7,14 @@ articles (the caller commits), so a crash between the two cannot leave an articl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
-from storage.schema import dead_letters
+from storage.schema import dead_letters, record_columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ def _read(session: Session, stmt: Select[Any]) -> list[StoredDeadLetter]:
     return [StoredDeadLetter(*row) for row in session.execute(stmt)]
 
 
-_SELECT = select(*(dead_letters.c[f.name] for f in fields(StoredDeadLetter)))
+_SELECT = select(*record_columns(dead_letters, StoredDeadLetter))
 _c = dead_letters.c
 
 

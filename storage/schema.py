@@ -8,7 +8,9 @@ created by the migrations in SQL; ``article_sentiment`` is described here too, i
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -50,6 +52,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else utc(value)
+
+
+def record_columns(table: Table, record: type) -> list[Column[Any]]:
+    """The columns of ``table`` named like the fields of the dataclass ``record``, in its order: ``record(*row)``."""
+    return [table.c[f.name] for f in fields(record)]
 
 
 def _stamp(name: str) -> Column[datetime]:
