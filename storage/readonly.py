@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import psycopg
+from psycopg import errors as pg
 from sqlalchemy import Engine
 
 from storage.db import DatabaseUnavailable, first_line
@@ -40,13 +41,6 @@ DEFAULT_MAX_ROWS = 100_000
 MAX_RESULT_BYTES = 256 * 1024 * 1024
 _FETCH_ROWS = 1_000  # rows per chunk from the server
 _VALUE_OVERHEAD = 16  # bytes counted for a non-text value (a number, a time, None)
-
-_PG_READ_ONLY_VIOLATION = "25006"  # read_only_sql_transaction
-_PG_INSUFFICIENT_PRIVILEGE = "42501"
-_PG_FEATURE_NOT_SUPPORTED = "0A000"
-_PG_INVALID_PARAMETER_VALUE = "22023"  # SET ROLE to a role that does not exist
-_PG_QUERY_CANCELED = "57014"  # statement_timeout fired
-_PG_LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout fired
 
 ROLE_MISSING_MESSAGE = (f"the read-only role {READER_ROLE} does not exist in this database's server: run "
                         "`monitor db upgrade` (migration 0003 creates it, 0006 hardens it)")
@@ -144,9 +138,9 @@ def _enter_reader_transaction(cur: psycopg.Cursor[Any], timeout_ms: int) -> None
         )
         cur.execute(f"SET LOCAL ROLE {READER_ROLE}")
     except psycopg.Error as exc:
-        if exc.sqlstate == _PG_INVALID_PARAMETER_VALUE and "does not exist" in str(exc):
+        if isinstance(exc, pg.InvalidParameterValue) and "does not exist" in str(exc):
             raise QueryError(ROLE_MISSING_MESSAGE) from None
-        if exc.sqlstate == _PG_INSUFFICIENT_PRIVILEGE:
+        if isinstance(exc, pg.InsufficientPrivilege):
             raise QueryError(
                 f"this database user may not SET ROLE {READER_ROLE}: run `monitor db upgrade` as it, or "
                 f"GRANT {READER_ROLE} TO it") from None
@@ -160,14 +154,14 @@ def _enter_reader_transaction(cur: psycopg.Cursor[Any], timeout_ms: int) -> None
 
 
 def _query_error(exc: psycopg.Error, timeout_ms: int) -> Exception:
-    if exc.sqlstate == _PG_QUERY_CANCELED:
+    if isinstance(exc, pg.QueryCanceled):  # statement_timeout
         return QueryTimeout(f"query cancelled after the {timeout_ms} ms statement timeout")
-    if exc.sqlstate == _PG_LOCK_NOT_AVAILABLE:
+    if isinstance(exc, pg.LockNotAvailable):  # lock_timeout
         return QueryTimeout(f"query cancelled: waited {timeout_ms} ms for a lock (lock timeout)")
-    if exc.sqlstate in (_PG_READ_ONLY_VIOLATION, _PG_INSUFFICIENT_PRIVILEGE) or (
+    if isinstance(exc, pg.ReadOnlySqlTransaction | pg.InsufficientPrivilege) or (
         # PostgreSQL 18 (the embedded server) refuses to RESET transaction_read_only at all; 15 got as far as the
         # write, a read-only violation
-        exc.sqlstate == _PG_FEATURE_NOT_SUPPORTED and "transaction_read_only" in str(exc)
+        isinstance(exc, pg.FeatureNotSupported) and "transaction_read_only" in str(exc)
     ):
         return QueryRefused(f"refused, monitor sql is read-only: {first_line(exc)}")
     if "multiple commands" in str(exc):

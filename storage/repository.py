@@ -101,30 +101,20 @@ def store_classifications(session: Session, results: Sequence[tuple[int, Predict
     """Store (article id, prediction) results, idempotent per (article, model_version), and keep the rollups
     exact; return how many were new. ``fresh``: articles this transaction inserted, with their published_at;
     their one result is certainly current, so they are not read back (the daemon's case). Any other article's
-    current result is read before and after, and the rollups move by the difference."""
+    current result is counted out before the write and in after it."""
     if not results:
         return 0
     stamp = classified_at if classified_at is not None else datetime.now(UTC)
     fresh = fresh or {}
     per_article = Counter(article_id for article_id, _ in results)
     reread = {article_id for article_id, _ in results if article_id not in fresh or per_article[article_id] > 1}
-    before = rollups.current_results(session, reread) if reread else {}
-
+    rollups.recount(session, reread, -1)
     rows = [_classification_params(article_id, prediction, stamp) for article_id, prediction in results]
-    inserted: list[int] = bulk.write(session, _INSERT_CLASSIFICATIONS, rows) or []
-
-    changed = set(inserted)
-    added = [
-        rollups.Counted(article_id, fresh[article_id], prediction.topic, prediction.sentiment)
-        for article_id, prediction in results
-        if article_id in changed and article_id not in reread
-    ]
-    removed: list[rollups.Counted] = []
-    if reread & changed:
-        after = rollups.current_results(session, reread & changed)
-        added.extend(after.values())
-        removed = [before[article_id] for article_id in after if article_id in before]
-    rollups.apply(session, added, removed)
+    inserted = set(bulk.write(session, _INSERT_CLASSIFICATIONS, rows) or ())
+    rollups.recount(session, reread, +1)
+    rollups.add(session, [{"article_id": article_id, "published_at": fresh[article_id], "topic": prediction.topic,
+                           "sentiment": prediction.sentiment}
+                          for article_id, prediction in results if article_id in inserted and article_id not in reread])
     return len(inserted)
 
 

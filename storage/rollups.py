@@ -2,15 +2,15 @@
 
 ``sentiment_hourly`` and ``ticker_sentiment_hourly`` read ``sentiment_rollup_hourly`` and ``ticker_rollup_hourly``
 (migration 0004) instead of grouping the whole history, so 30 days answer in milliseconds at 10 million articles.
-``apply`` keeps them exact in the transaction that stores each batch; ``rebuild`` recomputes them after
+``add`` and ``recount`` keep them exact in the transaction that stores each batch; ``rebuild`` recomputes them after
 ``monitor model use``. A property test checks that they equal ``article_sentiment`` grouped by hour.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
-from datetime import UTC, datetime
-from typing import NamedTuple
+from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC
+from typing import Any
 
 from sqlalchemy import TextClause, delete, func, select, text
 from sqlalchemy.orm import Session
@@ -39,33 +39,24 @@ def _statement(source: str) -> TextClause:
     return text(f"WITH s AS MATERIALIZED ({source}), topics AS ({topics}) {tickers}")
 
 
-_APPLY = _statement("SELECT * FROM json_to_recordset(CAST(:rows AS json)) "
-                    "AS (article_id bigint, published_at timestamptz, topic text, sentiment text, delta int)")
+_ADD = _statement("SELECT *, 1 AS delta FROM json_to_recordset(CAST(:rows AS json)) "
+                  "AS (article_id bigint, published_at timestamptz, topic text, sentiment text)")
+_RECOUNT = _statement("SELECT article_id, published_at, topic, sentiment, CAST(:delta AS int) AS delta "
+                      "FROM article_sentiment WHERE article_id = ANY(CAST(:ids AS bigint[]))")
 _REBUILD = _statement("SELECT article_id, published_at, topic, sentiment, 1 AS delta FROM article_sentiment "
                       "WHERE published_at >= :since")
 
 
-class Counted(NamedTuple):
-    """One article's current result, as the rollups count it."""
-
-    article_id: int
-    published_at: datetime
-    topic: str
-    sentiment: str
+def add(session: Session, results: Sequence[Mapping[str, Any]]) -> None:
+    """Count in new current results (article_id, published_at, topic, sentiment) known without reading them back."""
+    if results:
+        bulk.write(session, _ADD, results)
 
 
-def current_results(session: Session, article_ids: Collection[int]) -> dict[int, Counted]:
-    """The current result (per ``article_sentiment``) of each article that has one."""
-    v = article_sentiment.c
-    stmt = select(v.article_id, v.published_at, v.topic, v.sentiment).where(v.article_id.in_(list(article_ids)))
-    return {row[0]: Counted(*row) for row in session.execute(stmt)}
-
-
-def apply(session: Session, added: Iterable[Counted], removed: Iterable[Counted] = ()) -> None:
-    """Count ``added`` results in and ``removed`` ones out, in the caller's transaction."""
-    rows = [{**r._asdict(), "delta": delta} for delta, results in ((1, added), (-1, removed)) for r in results]
-    if rows:
-        bulk.write(session, _APPLY, rows)
+def recount(session: Session, article_ids: Collection[int], delta: int) -> None:
+    """Count the current results of these articles out (-1) or in (+1): around a write that may change them."""
+    if article_ids:
+        session.execute(_RECOUNT, {"ids": list(article_ids), "delta": delta})
 
 
 def rebuild(session: Session) -> None:
