@@ -193,13 +193,6 @@ def mark_retry(session: Session, outbox_id: int, error: str, next_attempt_at: da
     )
 
 
-def outbox_rows(session: Session, status: str | None = None) -> list[OutboxRecord]:
-    stmt = select(*_OUTBOX_COLUMNS).order_by(alert_outbox.c.id)
-    if status is not None:
-        stmt = stmt.where(alert_outbox.c.status == status)
-    return [OutboxRecord(*row) for row in session.execute(stmt)]
-
-
 def published_range(session: Session) -> tuple[datetime | None, datetime | None]:
     """The first and last published_at of the stored articles (None, None when there are none)."""
     published_at = articles.c.published_at

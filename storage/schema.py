@@ -1,8 +1,8 @@
-"""The monitor's tables as SQLAlchemy Core ``Table`` objects: the current shape of the schema.
+"""The monitor's tables as SQLAlchemy Core ``sa.Table`` objects: the current shape of the schema.
 
 The Alembic migrations in ``storage/migrations/versions`` are frozen snapshots of how the database got there
 (they never import this module); ``tests/integration/test_storage.py`` checks that the two agree. The views are
-created by the migrations in SQL; ``article_sentiment`` is described here too, in its own ``MetaData`` so that
+created by the migrations in SQL; ``article_sentiment`` is described here too, in its own ``sa.MetaData`` so that
 ``create_all`` and autogenerate never take it for a table, so that code can query it with Core expressions.
 """
 
@@ -12,25 +12,7 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    Column,
-    DateTime,
-    Dialect,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    MetaData,
-    Table,
-    Text,
-    TypeDecorator,
-    UniqueConstraint,
-    func,
-    text,
-)
+import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 SENTIMENT_VALUES: tuple[str, ...] = ("negative", "neutral", "positive")
@@ -44,190 +26,191 @@ def utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-class UTCDateTime(TypeDecorator[datetime]):
+class UTCDateTime(sa.TypeDecorator[datetime]):
     """A timestamptz that refuses naive datetimes on the way in (``utc``) and is timezone-aware on the way out."""
 
-    impl = DateTime(timezone=True)
+    impl = sa.DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         return None if value is None else utc(value)
 
 
-def record_columns(table: Table, record: type) -> list[Column[Any]]:
+def record_columns(table: sa.Table, record: type) -> list[sa.Column[Any]]:
     """The columns of ``table`` named like the fields of the dataclass ``record``, in its order: ``record(*row)``."""
     return [table.c[f.name] for f in fields(record)]
 
 
-def _stamp(name: str) -> Column[datetime]:
-    return Column(name, UTCDateTime(), nullable=False, server_default=func.now())
+def _stamp(name: str) -> sa.Column[datetime]:
+    return sa.Column(name, UTCDateTime(), nullable=False, server_default=sa.func.now())
 
 
-def _kafka_position() -> list[Column[object]]:  # where it came from; NULL for `monitor ingest` (a file)
-    return [Column("kafka_topic", Text), Column("kafka_partition", Integer), Column("kafka_offset", BigInteger)]
+def _kafka_position() -> list[sa.Column[object]]:  # where it came from; NULL for `monitor ingest` (a file)
+    return [sa.Column(name, kind) for name, kind in
+            (("kafka_topic", sa.Text), ("kafka_partition", sa.Integer), ("kafka_offset", sa.BigInteger))]
 
 
-def _counts() -> list[Column[int]]:
-    return [Column(name, BigInteger, nullable=False) for name in ("total", *SENTIMENT_VALUES)]
+def _counts() -> list[sa.Column[int]]:
+    return [sa.Column(name, sa.BigInteger, nullable=False) for name in ("total", *SENTIMENT_VALUES)]
 
 
 # Names for the constraints left unnamed, matching the ones the migrations spell out, so a schema made by
 # create_all() and one made by the migrations are the same. bigint ids: offsets and article counts outgrow int4.
 # JSONB: analysts can use ?, @> and GIN indexes.
-metadata = MetaData(naming_convention={
+metadata = sa.MetaData(naming_convention={
     "pk": "pk_%(table_name)s", "fk": "fk_%(table_name)s_%(column_0_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s", "ix": "ix_%(table_name)s_%(column_0_N_name)s",
 })
 
 # One row per idempotency key (DESIGN §3), however often Kafka redelivers the article.
-articles = Table(
+articles = sa.Table(
     "articles", metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
-    Column("key", Text, nullable=False),
-    Column("external_id", Text),  # the message's own ``id`` field, if it had one
-    Column("title", Text, nullable=False),
-    Column("body", Text),
-    Column("url", Text),
-    Column("source", Text),
-    Column("lang", Text),
-    Column("published_at", UTCDateTime(), nullable=False),
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("external_id", sa.Text),  # the message's own ``id`` field, if it had one
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", sa.Text),
+    sa.Column("url", sa.Text),
+    sa.Column("source", sa.Text),
+    sa.Column("lang", sa.Text),
+    sa.Column("published_at", UTCDateTime(), nullable=False),
     # Denormalised copy of article_tickers, so one row reads back as the whole message.
-    Column("tickers", JSONB, nullable=False, server_default=text("'[]'")),
-    Column("extra", JSONB, nullable=False, server_default=text("'{}'")),
+    sa.Column("tickers", JSONB, nullable=False, server_default=sa.text("'[]'")),
+    sa.Column("extra", JSONB, nullable=False, server_default=sa.text("'{}'")),
     _stamp("ingested_at"),
     *_kafka_position(),
-    UniqueConstraint("key", name="uq_articles_key"),
-    Index("ix_articles_published_at", "published_at"),
+    sa.UniqueConstraint("key", name="uq_articles_key"),
+    sa.Index("ix_articles_published_at", "published_at"),
 )
 
 # One model version's answer for one article. A new version adds rows and never overwrites, so old alerts stay
 # explainable; an article's current result is chosen by the article_sentiment view (current_model).
-classifications = Table(
+classifications = sa.Table(
     "classifications", metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
-    Column("article_id", BigInteger, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False),
-    Column("model_version", Text, nullable=False),
-    Column("topic", Text, nullable=False),
-    Column("topic_score", Float, nullable=False),
-    Column("sentiment", Text, nullable=False),
-    Column("sentiment_score", Float, nullable=False),
-    *(Column(f"p_{v}", Float) for v in SENTIMENT_VALUES),  # NULL: a Prediction without its probabilities
-    Column("highlights", JSONB, nullable=False, server_default=text("'[]'")),
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("article_id", sa.BigInteger, sa.ForeignKey("articles.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("model_version", sa.Text, nullable=False),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("topic_score", sa.Float, nullable=False),
+    sa.Column("sentiment", sa.Text, nullable=False),
+    sa.Column("sentiment_score", sa.Float, nullable=False),
+    *(sa.Column(f"p_{v}", sa.Float) for v in SENTIMENT_VALUES),  # NULL: a Prediction without its probabilities
+    sa.Column("highlights", JSONB, nullable=False, server_default=sa.text("'[]'")),
     _stamp("classified_at"),
     # article_sentiment finds an article's rows through this constraint's index (article_id first).
-    UniqueConstraint("article_id", "model_version", name="uq_classifications_article_model"),
-    CheckConstraint("sentiment IN ('negative', 'neutral', 'positive')", name="ck_classifications_sentiment"),
-    Index("ix_classifications_model_topic_sentiment", "model_version", "topic", "sentiment"),
+    sa.UniqueConstraint("article_id", "model_version", name="uq_classifications_article_model"),
+    sa.CheckConstraint("sentiment IN ('negative', 'neutral', 'positive')", name="ck_classifications_sentiment"),
+    sa.Index("ix_classifications_model_topic_sentiment", "model_version", "topic", "sentiment"),
 )
 
 # One (article, ticker) pair, so per-ticker SQL is a plain join instead of a JSON search.
-article_tickers = Table(
+article_tickers = sa.Table(
     "article_tickers", metadata,
-    Column("article_id", BigInteger, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
-    Column("ticker", Text, primary_key=True),
-    Index("ix_article_tickers_ticker", "ticker"),
+    sa.Column("article_id", sa.BigInteger, sa.ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("ticker", sa.Text, primary_key=True),
+    sa.Index("ix_article_tickers_ticker", "ticker"),
 )
 
-dead_letters = Table(
+dead_letters = sa.Table(
     "dead_letters", metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
-    Column("raw", LargeBinary, nullable=False),  # truncated by the caller
-    Column("raw_size", Integer, nullable=False),  # before truncation
-    Column("error", Text, nullable=False),
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("raw", sa.LargeBinary, nullable=False),  # truncated by the caller
+    sa.Column("raw_size", sa.Integer, nullable=False),  # before truncation
+    sa.Column("error", sa.Text, nullable=False),
     *_kafka_position(),
     _stamp("created_at"),
-    Column("replayed_at", UTCDateTime()),  # set by `monitor deadletters replay` when the message passed
+    sa.Column("replayed_at", UTCDateTime()),  # set by `monitor deadletters replay` when the message passed
     # A redelivered bad message is stored once; NULLs are distinct, so `monitor ingest`'s never collide.
-    UniqueConstraint("kafka_topic", "kafka_partition", "kafka_offset", name="uq_dead_letters_kafka_position"),
+    sa.UniqueConstraint("kafka_topic", "kafka_partition", "kafka_offset", name="uq_dead_letters_kafka_position"),
 )
 
 # Per UTC hour (naive: sentiment_hourly's bucket) and topic or ticker: the sentiment counts of every article's
 # current result, kept by storage/rollups.py in the transaction that stores each batch. Pruning keeps them.
-sentiment_rollup_hourly = Table(
+sentiment_rollup_hourly = sa.Table(
     "sentiment_rollup_hourly", metadata,
-    Column("bucket", DateTime(timezone=False), primary_key=True),
-    Column("topic", Text, primary_key=True),
+    sa.Column("bucket", sa.DateTime(timezone=False), primary_key=True),
+    sa.Column("topic", sa.Text, primary_key=True),
     *_counts(),
 )
-ticker_rollup_hourly = Table(
+ticker_rollup_hourly = sa.Table(
     "ticker_rollup_hourly", metadata,
-    Column("bucket", DateTime(timezone=False), primary_key=True),
-    Column("ticker", Text, primary_key=True),
+    sa.Column("bucket", sa.DateTime(timezone=False), primary_key=True),
+    sa.Column("ticker", sa.Text, primary_key=True),
     *_counts(),
-    Index("ix_ticker_rollup_hourly_ticker_bucket", "ticker", "bucket"),
+    sa.Index("ix_ticker_rollup_hourly_ticker_bucket", "ticker", "bucket"),
 )
 
 # Which model version the views prefer (one row; NULL: each article's newest classification; see
-# storage/current_model.py).
-current_model = Table(
+# storage/history.py).
+current_model = sa.Table(
     "current_model", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("model_version", Text),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("model_version", sa.Text),
     _stamp("changed_at"),
-    CheckConstraint("id = 1", name="ck_current_model_one_row"),
+    sa.CheckConstraint("id = 1", name="ck_current_model_one_row"),
 )
 
 # One alert episode: fired once per (rule, scope, key, window it fired in), resolved once. At most one open alert
 # per (rule, scope, key) (ix_alerts_open): even two detection runs that slipped past the job lock cannot open the
 # same alert twice.
-alerts = Table(
+alerts = sa.Table(
     "alerts", metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
-    Column("rule", Text, nullable=False),
-    Column("scope", Text, nullable=False),
-    Column("key", Text, nullable=False),
-    Column("window_start", UTCDateTime(), nullable=False),
-    Column("window_end", UTCDateTime(), nullable=False),
-    Column("negative", Integer, nullable=False),  # the numbers when it fired (the window above)
-    Column("total", Integer, nullable=False),
-    Column("baseline", Float, nullable=False),  # expected negative share
-    Column("p_value", Float, nullable=False),
-    Column("odds_ratio", Float, nullable=False),
-    Column("fired_at", UTCDateTime(), nullable=False),
-    Column("last_notified_at", UTCDateTime(), nullable=False),
-    Column("resolved_at", UTCDateTime()),
-    Column("resolved_negative", Integer),  # the numbers of the window that resolved it
-    Column("resolved_total", Integer),
-    Column("slack_channel", Text),  # Slack's thread: the resolution and repeats go under the first message
-    Column("slack_ts", Text),
-    UniqueConstraint("rule", "scope", "key", "window_start", name="uq_alerts_rule_scope_key_window"),
-    Index("ix_alerts_open", "rule", "scope", "key", unique=True, postgresql_where=text("resolved_at IS NULL")),
-    CheckConstraint("scope IN ('market', 'topic', 'ticker')", name="ck_alerts_scope"),
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("window_start", UTCDateTime(), nullable=False),
+    sa.Column("window_end", UTCDateTime(), nullable=False),
+    sa.Column("negative", sa.Integer, nullable=False),  # the numbers when it fired (the window above)
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("baseline", sa.Float, nullable=False),  # expected negative share
+    sa.Column("p_value", sa.Float, nullable=False),
+    sa.Column("odds_ratio", sa.Float, nullable=False),
+    sa.Column("fired_at", UTCDateTime(), nullable=False),
+    sa.Column("last_notified_at", UTCDateTime(), nullable=False),
+    sa.Column("resolved_at", UTCDateTime()),
+    sa.Column("resolved_negative", sa.Integer),  # the numbers of the window that resolved it
+    sa.Column("resolved_total", sa.Integer),
+    sa.Column("slack_channel", sa.Text),  # Slack's thread: the resolution and repeats go under the first message
+    sa.Column("slack_ts", sa.Text),
+    sa.UniqueConstraint("rule", "scope", "key", "window_start", name="uq_alerts_rule_scope_key_window"),
+    sa.Index("ix_alerts_open", "rule", "scope", "key", unique=True, postgresql_where=sa.text("resolved_at IS NULL")),
+    sa.CheckConstraint("scope IN ('market', 'topic', 'ticker')", name="ck_alerts_scope"),
 )
 
 # One notification to deliver, written in the transaction that decided it (an outage loses none); the unique
 # idempotency_key enqueues a decision once; a row is marked sent after Slack accepted it (alerts/slack.py).
-alert_outbox = Table(
+alert_outbox = sa.Table(
     "alert_outbox", metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
-    Column("alert_id", BigInteger, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
-    Column("kind", Text, nullable=False),
-    Column("idempotency_key", Text, nullable=False),
-    Column("payload", JSONB, nullable=False),
-    Column("status", Text, nullable=False, server_default=text("'pending'")),
-    Column("attempts", Integer, nullable=False, server_default=text("0")),
-    Column("next_attempt_at", UTCDateTime(), nullable=False),
-    Column("claimed_at", UTCDateTime()),
-    Column("last_error", Text),
-    Column("created_at", UTCDateTime(), nullable=False),
-    Column("sent_at", UTCDateTime()),
-    Column("slack_ts", Text),
-    UniqueConstraint("idempotency_key", name="uq_alert_outbox_idempotency_key"),
-    CheckConstraint("kind IN ('fire', 'repeat', 'resolve')", name="ck_alert_outbox_kind"),
-    CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name="ck_alert_outbox_status"),
-    Index("ix_alert_outbox_status_next", "status", "next_attempt_at"),
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", sa.BigInteger, sa.ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("idempotency_key", sa.Text, nullable=False),
+    sa.Column("payload", JSONB, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default=sa.text("'pending'")),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("next_attempt_at", UTCDateTime(), nullable=False),
+    sa.Column("claimed_at", UTCDateTime()),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("sent_at", UTCDateTime()),
+    sa.Column("slack_ts", sa.Text),
+    sa.UniqueConstraint("idempotency_key", name="uq_alert_outbox_idempotency_key"),
+    sa.CheckConstraint("kind IN ('fire', 'repeat', 'resolve')", name="ck_alert_outbox_kind"),
+    sa.CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name="ck_alert_outbox_status"),
+    sa.Index("ix_alert_outbox_status_next", "status", "next_attempt_at"),
 )
 
 # One row per job that must run in one daemon at a time; its runner holds a row lock on it (storage/alerts_repo.py
 # try_lock), which needs UPDATE privilege, which the read-only role lacks.
-job_leaders = Table("job_leaders", metadata, Column("job", Text, primary_key=True))
+job_leaders = sa.Table("job_leaders", metadata, sa.Column("job", sa.Text, primary_key=True))
 
 # Only the columns code reads need to be right here; migration 0004 owns the SQL.
-article_sentiment = Table(
-    "article_sentiment", MetaData(),
-    Column("article_id", BigInteger, primary_key=True),
-    *(Column(name, UTCDateTime()) for name in ("published_at", "classified_at")),
-    *(Column(name, Text) for name in ("source", "url", "title", "topic", "sentiment", "model_version")),
-    *(Column(name, JSONB) for name in ("tickers", "highlights")),
-    *(Column(name, Float) for name in ("topic_score", "sentiment_score", *(f"p_{v}" for v in SENTIMENT_VALUES))),
+article_sentiment = sa.Table(
+    "article_sentiment", sa.MetaData(),
+    sa.Column("article_id", sa.BigInteger, primary_key=True),
+    *(sa.Column(name, UTCDateTime()) for name in ("published_at", "classified_at")),
+    *(sa.Column(name, sa.Text) for name in ("source", "url", "title", "topic", "sentiment", "model_version")),
+    *(sa.Column(name, JSONB) for name in ("tickers", "highlights")),
+    *(sa.Column(name, sa.Float) for name in ("topic_score", "sentiment_score", *(f"p_{v}" for v in SENTIMENT_VALUES))),
 )

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.history import History, keys_of
@@ -21,6 +21,7 @@ from model.prediction import Prediction
 from storage import alerts_repo as repo
 from storage.db import make_engine, make_session_factory, upgrade
 from storage.repository import StoredItem, store_batch
+from storage.schema import alert_outbox
 from tests.slack_server import CHANNEL_ID, SlackServer
 
 pytestmark = pytest.mark.integration
@@ -188,7 +189,7 @@ def test_an_outage_loses_nothing_and_recovery_delivers_exactly_once(
     assert (result.sent, result.retried) == (0, 3) and slack.posts() == []
     assert slack.attempts["chat.postMessage"] == 2  # one try + one retry, then the drain stops
     with pg_sessions() as session:
-        pending = repo.outbox_rows(session, "pending")
+        pending = session.execute(select(alert_outbox).where(alert_outbox.c.status == "pending")).all()
     assert len(pending) == 3 and all(r.attempts == 1 for r in pending)
     # Not due yet: the backoff holds it back even though Slack is back.
     slack.outage = False
@@ -241,7 +242,7 @@ def test_two_runners_on_one_database_make_one_alert(pg_sessions: sessionmaker[Se
         t.join(timeout=60)
     with pg_sessions() as session:
         alerts = repo.alerts(session)
-        outbox = repo.outbox_rows(session)
+        outbox = session.execute(select(alert_outbox)).all()
     keys = [(a.scope, a.key) for a in alerts]
     assert len(keys) == len(set(keys)) == 3
     assert len(outbox) == 3
