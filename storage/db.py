@@ -22,9 +22,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
-SCHEMA_MISSING_MESSAGE = "database schema is missing or old: run `monitor db upgrade`"
-
-
 class SchemaMissing(Exception):
     """The database is reachable but its schema is not at this code's head revision."""
 
@@ -49,9 +46,8 @@ class DatabaseUrlError(ValueError):
 _DRIVER = "postgresql+psycopg"  # the one driver this project installs and speaks: psycopg 3, synchronous
 _INTEGER_PARAMETERS = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
                        "tcp_user_timeout"}
-# Fail in bounded time on a database that accepts TCP and never answers (a hung server, a black-holed
-# firewall): libpq's connect_timeout bounds the whole connection start-up; keepalives notice a dead peer on an
-# idle pooled connection within about idle + interval * count seconds instead of the kernel's two hours.
+# Bounded time against a server that accepts TCP and never answers: connect_timeout bounds the start-up, keepalives
+# notice a dead peer on an idle pooled connection in idle + interval * count seconds, not the kernel's two hours.
 # A URL may override any of them (?connect_timeout=10).
 PG_CONNECT_ARGS: dict[str, int] = {
     "connect_timeout": 5, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
@@ -168,7 +164,7 @@ def ensure_schema(engine: Engine, *, migrate: bool = False) -> None:
         if is_transient(exc):
             raise DatabaseUnavailable(f"database unavailable: {exc}") from exc
         raise
-    raise SchemaMissing(SCHEMA_MISSING_MESSAGE)
+    raise SchemaMissing("database schema is missing or old: run `monitor db upgrade`")
 
 
 def is_transient(exc: BaseException) -> bool:

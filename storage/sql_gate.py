@@ -60,14 +60,11 @@ _DENIED = frozenset({
 _DENIED_PREFIXES = ("lo_", "dblink", "txid_", "binary_upgrade_")
 _DENIED_INFIXES = ("_to_xml",)  # query_to_xml*, cursor_to_xml*, table_/schema_/database_to_xml*
 
-# Statement kinds in words, for the refusal message (anything else: its node name without "Stmt").
+# Statement kinds whose words are not their node name's (CopyStmt: COPY, CreateTableAsStmt: CREATE TABLE AS).
 _KIND_WORDS = {
     "VariableSetStmt": "SET/RESET", "VariableShowStmt": "SHOW", "TransactionStmt": "transaction control",
-    "CopyStmt": "COPY", "DoStmt": "DO", "CallStmt": "CALL", "ExecuteStmt": "EXECUTE", "PrepareStmt": "PREPARE",
-    "DeallocateStmt": "DEALLOCATE", "ListenStmt": "LISTEN", "UnlistenStmt": "UNLISTEN", "NotifyStmt": "NOTIFY",
-    "LockStmt": "LOCK", "VacuumStmt": "VACUUM/ANALYZE", "CreateTableAsStmt": "CREATE TABLE AS",
-    "DeclareCursorStmt": "DECLARE", "FetchStmt": "FETCH", "ClosePortalStmt": "CLOSE",
-    "DiscardStmt": "DISCARD", "LoadStmt": "LOAD", "CheckPointStmt": "CHECKPOINT",
+    "VacuumStmt": "VACUUM/ANALYZE", "DeclareCursorStmt": "DECLARE", "ClosePortalStmt": "CLOSE",
+    "CheckPointStmt": "CHECKPOINT",
 }
 
 
@@ -147,7 +144,4 @@ def _walk(root: ast.Node) -> Iterator[ast.Node]:
 
 def _kind(node: object) -> str:
     name = type(node).__name__
-    if name in _KIND_WORDS:
-        return _KIND_WORDS[name]
-    words = re.findall(r"[A-Z][a-z]*", name.removesuffix("Stmt"))
-    return " ".join(words).upper() or name
+    return _KIND_WORDS.get(name) or " ".join(re.findall(r"[A-Z][a-z]*", name.removesuffix("Stmt"))).upper() or name
