@@ -51,9 +51,9 @@ def start(data_dir: Path, database: str = DATABASE, *, fresh: bool = False) -> s
             f"the embedded PostgreSQL server did not start on {data_dir}: {first_line(exc)}"
             + (f" (its log: {log})" if log.is_file() else "")
         ) from None
+    if fresh:
+        drop(url)
     with _maintenance(url) as conn:
-        if fresh:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone() is None:
             try:
                 conn.execute(f'CREATE DATABASE "{database}"')

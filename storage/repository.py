@@ -154,10 +154,6 @@ def count_articles(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(articles)) or 0
 
 
-def count_dead_letters(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(dead_letters)) or 0
-
-
 def sentiment_counts_by_topic(session: Session) -> list[tuple[str, int, int, int, int]]:
     """(topic, total, negative, neutral, positive) over current classifications, biggest topics first."""
     view = article_sentiment.c
