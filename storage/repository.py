@@ -89,7 +89,7 @@ def store_batch(session: Session, items: Sequence[StoredItem], *, classified_at:
     pairs = [{"article_id": article_id, "ticker": t} for key, article_id in new_ids.items() for t in tickers[key]]
     if pairs:
         bulk.write(session, _INSERT_TICKERS, pairs)
-    fresh = {article_id: first_by_key[key].article.published_at for key, article_id in new_ids.items()}
+    fresh = {article_id: (first_by_key[key].article.published_at, tickers[key]) for key, article_id in new_ids.items()}
     results = [(ids[key], prediction) for (key, _), prediction in predictions.items()]
     store_classifications(session, results, classified_at=classified_at, fresh=fresh)
     return len(new_ids)
@@ -97,9 +97,9 @@ def store_batch(session: Session, items: Sequence[StoredItem], *, classified_at:
 
 def store_classifications(session: Session, results: Sequence[tuple[int, Prediction]], *,
                           classified_at: datetime | None = None,
-                          fresh: Mapping[int, datetime] | None = None) -> int:
+                          fresh: Mapping[int, tuple[datetime, tuple[str, ...]]] | None = None) -> int:
     """Store (article id, prediction) results, idempotent per (article, model_version), and keep the rollups
-    exact; return how many were new. ``fresh``: articles this transaction inserted, with their published_at;
+    exact; return how many were new. ``fresh``: articles this transaction inserted, with (published_at, tickers);
     their one result is certainly current, so they are not read back (the daemon's case). Any other article's
     current result is counted out before the write and in after it."""
     if not results:
@@ -112,8 +112,8 @@ def store_classifications(session: Session, results: Sequence[tuple[int, Predict
     rows = [_classification_params(article_id, prediction, stamp) for article_id, prediction in results]
     inserted = set(bulk.write(session, _INSERT_CLASSIFICATIONS, rows) or ())
     rollups.recount(session, reread, +1)
-    rollups.add(session, [{"article_id": article_id, "published_at": fresh[article_id], "topic": prediction.topic,
-                           "sentiment": prediction.sentiment}
+    rollups.add(session, [{"published_at": fresh[article_id][0], "topic": prediction.topic,
+                           "sentiment": prediction.sentiment, "tickers": fresh[article_id][1]}
                           for article_id, prediction in results if article_id in inserted and article_id not in reread])
     return len(inserted)
 

@@ -25,30 +25,32 @@ _COUNTS = "sum(s.delta), " + ", ".join(f"sum(CASE WHEN s.sentiment = '{v}' THEN 
 
 
 def _statement(source: str) -> TextClause:
-    """Add the results of ``source`` (article_id, published_at, topic, sentiment, delta: +1 counts a result in,
-    -1 out) to both tables in one statement. Rows are upserted in key order (ORDER BY), so two daemons storing
-    overlapping hours cannot deadlock."""
+    """Add the results of ``source`` (published_at, topic, sentiment, tickers as a JSON array, delta: +1 counts a
+    result in, -1 out) to both tables in one statement. Rows are upserted in key order (ORDER BY), so two daemons
+    storing overlapping hours cannot deadlock."""
     def upsert(table: str, key: str, value: str, join: str = "") -> str:
         add = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in ("total", *SENTIMENT_VALUES))
         return (f"INSERT INTO {table} (bucket, {key}, total, negative, neutral, positive) "
                 f"SELECT {BUCKET}, {value}, {_COUNTS} FROM s {join} GROUP BY 1, 2 ORDER BY 1, 2 "
                 f"ON CONFLICT (bucket, {key}) DO UPDATE SET {add}")
 
-    tickers = upsert("ticker_rollup_hourly", "ticker", "t.ticker", "JOIN article_tickers AS t USING (article_id)")
+    # articles.tickers holds exactly the article's article_tickers rows (storage.repository writes both alike).
+    tickers = upsert("ticker_rollup_hourly", "ticker", "t.ticker",
+                     "CROSS JOIN LATERAL jsonb_array_elements_text(s.tickers) AS t(ticker)")
     topics = upsert("sentiment_rollup_hourly", "topic", "s.topic")
     return text(f"WITH s AS MATERIALIZED ({source}), topics AS ({topics}) {tickers}")
 
 
 _ADD = _statement("SELECT *, 1 AS delta FROM json_to_recordset(CAST(:rows AS json)) "
-                  "AS (article_id bigint, published_at timestamptz, topic text, sentiment text)")
-_RECOUNT = _statement("SELECT article_id, published_at, topic, sentiment, CAST(:delta AS int) AS delta "
+                  "AS (published_at timestamptz, topic text, sentiment text, tickers jsonb)")
+_RECOUNT = _statement("SELECT published_at, topic, sentiment, tickers, CAST(:delta AS int) AS delta "
                       "FROM article_sentiment WHERE article_id = ANY(CAST(:ids AS bigint[]))")
-_REBUILD = _statement("SELECT article_id, published_at, topic, sentiment, 1 AS delta FROM article_sentiment "
+_REBUILD = _statement("SELECT published_at, topic, sentiment, tickers, 1 AS delta FROM article_sentiment "
                       "WHERE published_at >= :since")
 
 
 def add(session: Session, results: Sequence[Mapping[str, Any]]) -> None:
-    """Count in new current results (article_id, published_at, topic, sentiment) known without reading them back."""
+    """Count in new current results (published_at, topic, sentiment, tickers) known without reading them back."""
     if results:
         bulk.write(session, _ADD, results)
 
