@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from monitor.alerting import add_backtest_parser
-from monitor.argtypes import positive_float, positive_int, unit_interval
+from monitor.argtypes import block_list, positive_float, positive_int, unit_interval
 from monitor.breaker import CircuitOpen
 from monitor.config import ConfigError, Settings, load_settings
 from monitor.deadletters_cmd import add_deadletters_parser
@@ -269,7 +269,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.classes = args.classes or data / "tfn_topic/classes.txt"
     for p in (args.topic_csv, args.sentiment_csv, args.sentfin_csv, args.classes):
         _existing_file(p)
-    for teacher in args.teacher:
+    for teacher in [*args.teacher, *([args.init_from] if args.init_from else [])]:
         _existing_file(teacher)
     cfg = TrainConfig(
         topic_csv=args.topic_csv, sentiment_csv=args.sentiment_csv, sentfin_csv=args.sentfin_csv,
@@ -277,7 +277,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         lr=args.lr, seed=args.seed, device=args.device or "auto", tiny=args.tiny, limit=args.limit,
         sentfin_own_head=args.sentfin_own_head, split_seed=args.split_seed,
         teachers=tuple(args.teacher), distill_weight=args.distill_weight,
-        distill_temperature=args.distill_temperature,
+        distill_temperature=args.distill_temperature, distill_all_rows=args.distill_all_rows,
+        layers=args.layers, init_from=args.init_from, init_blocks=args.init_blocks,
         max_steps=args.max_steps, **({"model_version": args.model_version} if args.model_version else {}),
     )
     result = train(cfg)
@@ -363,6 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--distill-weight", type=unit_interval, default=0.5,
                        help="share of the loss that matches the teachers (default 0.5)")
     train.add_argument("--distill-temperature", type=positive_float, default=2.0)
+    train.add_argument("--distill-all-rows", action="store_true",
+                       help="each head also matches the teachers on the other task's rows (cross-task distillation)")
+    train.add_argument("--layers", type=positive_int, help="encoder blocks of the student (default: all 6)")
+    train.add_argument("--init-from", type=Path,
+                       help="trained checkpoint whose blocks, embedding norm and heads start the student")
+    train.add_argument("--init-blocks", type=block_list,
+                       help="which blocks of --init-from, e.g. 0,3,5 (default: the subset that agrees most with it)")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"])
     train.add_argument("--model-version")
     train.add_argument("--sentfin-own-head", action="store_true", help="train SEntFiN on its own sentiment head")
