@@ -232,7 +232,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from monitor import app
 
     settings = _settings(args)
-    classifier = app.load_classifier(settings, device=args.device)
+    classifier = app.load_classifier(settings, device=args.device, precision=args.precision)
     out: TextIO = sys.stdout
     # Bytes, not text: a line that is not UTF-8 must be that line's error, not a decode error for the stream.
     lines = _classify_lines(bounded_lines(sys.stdin.buffer, settings.max_message_bytes), settings.max_message_bytes)
@@ -297,7 +297,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if p:
             _existing_file(p)
     report = evaluate_files(
-        model_path=settings.model_path, device=settings.device, topic_csv=args.topic_csv,
+        model_path=settings.model_path, choice=settings.model, device=settings.device, topic_csv=args.topic_csv,
         sentiment_csv=args.sentiment_csv, sentfin_csv=args.sentfin_csv, limit=args.limit,
     )
     print_table(report)
@@ -343,7 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     classify = sub.add_parser("classify", help="JSON lines on stdin -> JSON lines on stdout")
     classify.add_argument("--batch-size", type=positive_int, default=64)
     classify.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    classify.add_argument("--model", type=Path, help="checkpoint (default: the shipped one)")
+    classify.add_argument("--model", type=Path, help="checkpoint (default: the shipped one MONITOR_MODEL picks)")
+    classify.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                          help="auto: bf16 on a GPU or a CPU with bf16 units, else fp32")
     classify.set_defaults(fn=cmd_classify)
 
     train = sub.add_parser("train", help="fine-tune the classifier on labelled CSVs")
