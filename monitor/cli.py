@@ -269,6 +269,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.classes = args.classes or data / "tfn_topic/classes.txt"
     for p in (args.topic_csv, args.sentiment_csv, args.sentfin_csv, args.classes):
         _existing_file(p)
+    if args.init_blocks and not args.init_from:
+        raise UserError("--init-blocks names blocks of --init-from: give both")
     for teacher in [*args.teacher, *([args.init_from] if args.init_from else [])]:
         _existing_file(teacher)
     cfg = TrainConfig(
