@@ -207,13 +207,14 @@ def pick_blocks(
 
 
 def initial_model(cfg: TrainConfig, enc_cfg: EncoderConfig, ids: list[list[int]], device: torch.device,
-                  dtype: torch.dtype | None) -> NewsClassifier:
-    """The model training starts from: the backbone (or a tiny random one), or a student of `init_from`."""
+                  dtype: torch.dtype | None) -> tuple[NewsClassifier, tuple[int, ...] | None]:
+    """The model training starts from: the backbone (or a tiny random one), or a student of `init_from`; and
+    the blocks of `init_from` it took (None without one)."""
     if cfg.init_from is None:
         base = NewsClassifier(enc_cfg) if cfg.tiny else checkpoint.pretrained_model(enc_cfg)
         if cfg.layers is None or cfg.layers == base.cfg.layers:
-            return base
-        return student_from(base, tuple(range(cfg.layers)), enc_cfg.aux_sentiment_head)  # the lowest blocks
+            return base, None
+        return student_from(base, tuple(range(cfg.layers)), enc_cfg.aux_sentiment_head), None  # the lowest blocks
     source, _ = checkpoint.load(cfg.init_from)
     n = source.cfg.layers
     layers = cfg.layers or n
@@ -226,7 +227,7 @@ def initial_model(cfg: TrainConfig, enc_cfg: EncoderConfig, ids: list[list[int]]
         print(f"student initialised from blocks {blocks} of {cfg.init_from} (agreement {agree:.4f})")
     elif len(blocks) != layers or list(blocks) != sorted(set(blocks)) or not 0 <= blocks[0] <= blocks[-1] < n:
         raise ValueError(f"init blocks {blocks}: need {layers} distinct increasing block numbers of 0..{n - 1}")
-    return student_from(source.cpu(), tuple(blocks), enc_cfg.aux_sentiment_head)
+    return student_from(source.cpu(), tuple(blocks), enc_cfg.aux_sentiment_head), tuple(blocks)
 
 
 def batches(ids: list[list[int]], batch_size: int, rng: random.Random) -> list[list[int]]:
@@ -338,7 +339,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     )
     if cfg.init_from is not None:  # its weights saw the train files: same rules as a teacher's
         check_teacher(cfg.init_from, checkpoint.read_meta(cfg.init_from), meta, cfg)
-    model = initial_model(cfg, enc_cfg, ids, device, dtype)
+    model, blocks = initial_model(cfg, enc_cfg, ids, device, dtype)
+    cfg = replace(cfg, init_blocks=blocks)  # the report says which blocks were picked
     enc_cfg = meta.config = model.cfg
     model.to(device).train()
     w_topic = class_weights(train_ex, "topic", enc_cfg.n_topics).to(device)

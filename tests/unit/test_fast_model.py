@@ -3,6 +3,7 @@ the shipped checkpoint, syndicated texts classified once, and (when shipped) the
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,8 @@ def test_train_a_one_block_student_from_a_checkpoint(tiny: Path, shared_data: Pa
     model, meta = checkpoint.load(result.checkpoint)
     assert meta.config.layers == 1 and len(model.blocks) == 1
     assert all(np.isfinite(result.losses))
+    report = json.loads(result.checkpoint.with_suffix(".train.json").read_text())
+    assert report["config"]["init_blocks"] == [1] and report["config"]["distill_all_rows"] is True
 
 
 def test_init_blocks_must_fit_the_layers(tiny: Path, shared_data: Path, tmp_path: Path) -> None:
