@@ -1,8 +1,5 @@
-"""Reads and writes of surge detection: stories, alerts, the delivery outbox, the job lock.
-
-Like ``repository``: every function takes a ``Session`` and never commits; the caller owns the transaction.
-``Story`` and ``Alert`` are born here and used as they are by ``alerts`` (storage is below alerts).
-"""
+"""Reads and writes of surge detection: stories, alerts, the delivery outbox, the job lock. Every function takes a
+``Session`` and never commits. ``Story`` and ``Alert`` are born here and used as they are by ``alerts``."""
 
 from __future__ import annotations
 

