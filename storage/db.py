@@ -110,8 +110,7 @@ def _alembic_config(connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")  # Alembic warns about the legacy default otherwise
-    if connection is not None:
-        config.attributes["connection"] = connection
+    config.attributes["connection"] = connection  # storage/migrations/env.py: None there means sqlalchemy.url
     return config
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Select, delete, exists, func, select, update
 from sqlalchemy.orm import Session
@@ -20,10 +21,10 @@ class StoredText:
     text: str
 
 
-def _pending(version: str, since: datetime, until: datetime | None) -> Select[tuple[int]]:
+def _pending(version: str, since: datetime, until: datetime | None, *columns: Any) -> Select[Any]:
     a = articles.c
     done = exists().where(classifications.c.article_id == a.id, classifications.c.model_version == version)
-    stmt = select(a.id).where(a.published_at >= since, ~done)
+    stmt = select(*(columns or (a.id,))).where(a.published_at >= since, ~done)
     return stmt if until is None else stmt.where(a.published_at < until)
 
 
@@ -36,12 +37,9 @@ def next_unclassified(
     session: Session, version: str, since: datetime, until: datetime | None, *, after_id: int, limit: int
 ) -> list[StoredText]:
     """The next ``limit`` such articles with id > ``after_id``, in id order, with the text the model reads."""
-    ids = _pending(version, since, until).where(articles.c.id > after_id).order_by(articles.c.id).limit(limit)
-    rows = session.execute(
-        select(articles.c.id, articles.c.title, articles.c.body)
-        .where(articles.c.id.in_(ids.scalar_subquery()))
-        .order_by(articles.c.id)
-    )
+    a = articles.c
+    rows = session.execute(_pending(version, since, until, a.id, a.title, a.body).where(a.id > after_id)
+                           .order_by(a.id).limit(limit))
     return [StoredText(article_id, classifier_text(title, body)) for article_id, title, body in rows]
 
 

@@ -5,7 +5,7 @@ with ``SET LOCAL`` timeouts and ``SET LOCAL ROLE monitor_reader`` (rights taken 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 from psycopg import errors as pg
@@ -83,10 +83,7 @@ def run_unchecked(engine: Engine, sql: str, timeout_ms: int,
                         stream.close()  # type: ignore[attr-defined]
                     return ([d.name for d in cur.description], rows) if cur.description else ([], [])
                 except psycopg.Error as exc:
-                    error = _query_error(exc, timeout_ms)
-                    if isinstance(error, DatabaseUnavailable):
-                        raise error from exc  # storage.db.is_transient follows the cause
-                    raise error from None
+                    _raise_query_error(exc, timeout_ms)
         finally:
             if not conn.closed:
                 conn.rollback()  # read-only anyway; never leave a transaction open on a pooled connection
@@ -132,28 +129,26 @@ def _enter_reader_transaction(cur: psycopg.Cursor[Any], timeout_ms: int) -> None
             raise QueryError(
                 f"this database user may not SET ROLE {READER_ROLE}: run `monitor db upgrade` as it, or "
                 f"GRANT {READER_ROLE} TO it") from None
-        if isinstance(exc, psycopg.OperationalError):
-            raise DatabaseUnavailable(f"database unavailable: {first_line(exc)}") from exc
-        raise QueryError(first_line(exc)) from None
+        _raise_query_error(exc, timeout_ms)
     cur.execute("SELECT current_user")
     row = cur.fetchone()
     if row is None or row[0] != READER_ROLE:  # belt and braces: never run the query as anyone else
         raise QueryError(f"could not switch to the role {READER_ROLE}")
 
 
-def _query_error(exc: psycopg.Error, timeout_ms: int) -> Exception:
+def _raise_query_error(exc: psycopg.Error, timeout_ms: int) -> NoReturn:
     if isinstance(exc, pg.QueryCanceled):  # statement_timeout
-        return QueryTimeout(f"query cancelled after the {timeout_ms} ms statement timeout")
+        raise QueryTimeout(f"query cancelled after the {timeout_ms} ms statement timeout") from None
     if isinstance(exc, pg.LockNotAvailable):  # lock_timeout
-        return QueryTimeout(f"query cancelled: waited {timeout_ms} ms for a lock (lock timeout)")
+        raise QueryTimeout(f"query cancelled: waited {timeout_ms} ms for a lock (lock timeout)") from None
     if isinstance(exc, pg.ReadOnlySqlTransaction | pg.InsufficientPrivilege) or (
         # PostgreSQL 18 (the embedded server) refuses to RESET transaction_read_only at all; 15 got as far as the
         # write, a read-only violation
         isinstance(exc, pg.FeatureNotSupported) and "transaction_read_only" in str(exc)
     ):
-        return QueryRefused(f"refused, monitor sql is read-only: {first_line(exc)}")
+        raise QueryRefused(f"refused, monitor sql is read-only: {first_line(exc)}") from None
     if "multiple commands" in str(exc):
-        return QueryRefused("one statement at a time, please")
-    if isinstance(exc, psycopg.OperationalError):  # connection lost, server shutting down and the like
-        return DatabaseUnavailable(f"database unavailable: {first_line(exc)}")
-    return QueryError(first_line(exc))
+        raise QueryRefused("one statement at a time, please") from None
+    if isinstance(exc, psycopg.OperationalError):  # connection lost and the like: is_transient follows the cause
+        raise DatabaseUnavailable(f"database unavailable: {first_line(exc)}") from exc
+    raise QueryError(first_line(exc)) from None

@@ -120,9 +120,7 @@ def is_denied_function(name: str) -> bool:
 
 
 def _function_name(node: ast.FuncCall) -> str:
-    parts = node.funcname or ()
-    last = parts[-1] if parts else None
-    return str(getattr(last, "sval", "") or "")
+    return str(getattr((node.funcname or (None,))[-1], "sval", "") or "")
 
 
 def _walk(root: ast.Node) -> Iterator[ast.Node]:
