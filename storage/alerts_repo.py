@@ -83,9 +83,8 @@ _OUTBOX_COLUMNS = record_columns(alert_outbox, OutboxRecord)
 
 
 def try_lock(session: Session, lock_id: str = DETECTION_LOCK_ID) -> bool:
-    """Become this job's runner for the transaction if nobody is: a row lock on the job's row of job_leaders,
-    released at commit or rollback. Not an advisory lock: any reader could take one and hold the job off for good,
-    while a row lock needs UPDATE privilege, which monitor_reader lacks."""
+    """Become this job's runner for the transaction if nobody is: a row lock on its job_leaders row. Not an advisory
+    lock, which any reader could take to hold the job off for good: a row lock needs UPDATE, which readers lack."""
     # The row comes with migration 0006; one deleted by hand is put back rather than skipping for ever.
     session.execute(insert(job_leaders).values(job=lock_id).on_conflict_do_nothing())
     claim = select(job_leaders.c.job).where(job_leaders.c.job == lock_id).with_for_update(skip_locked=True)
@@ -151,9 +150,8 @@ def enqueue(
 
 
 def claim_due(session: Session, now: datetime, limit: int, lease: timedelta) -> list[OutboxRecord]:
-    """Claim due deliveries, oldest first (a thread's first message before its replies): pending ones whose time
-    came, and 'sending' ones claimed over ``lease`` ago (their claimer died; see ``alerts.slack``). They become
-    'sending' with one more attempt; SKIP LOCKED: two daemons never claim the same row."""
+    """Claim due deliveries, oldest first (a thread's first message before its replies), and ones claimed over
+    ``lease`` ago (their claimer died); SKIP LOCKED: two daemons never claim the same row."""
     due = or_(
         and_(alert_outbox.c.status == "pending", alert_outbox.c.next_attempt_at <= now),
         and_(alert_outbox.c.status == "sending", alert_outbox.c.claimed_at <= now - lease),

@@ -23,9 +23,8 @@ _DIALECT = postgresql.dialect()
 
 
 def statement(table: Table, tail: str, result: str | None = None, generated: Sequence[str] = ()) -> TextClause:
-    """``INSERT INTO table (every column but the ``generated`` ones, typed as the table's) SELECT ... FROM :rows ...
-    tail`` (ON CONFLICT, RETURNING) in batch order, so ids follow Kafka order; with ``result``, a query over the
-    written rows (CTE ``written``) that returns one value."""
+    """``INSERT INTO table (all but ``generated`` columns) SELECT ... FROM :rows ... tail`` in batch order, so ids
+    follow Kafka order; with ``result``, a query over the written rows (CTE ``written``) that returns one value."""
     columns = [c.name for c in table.columns if c.name not in generated]
     names = ", ".join(columns)
     types = ", ".join(f"{c} {table.c[c].type.compile(dialect=_DIALECT)}" for c in columns)

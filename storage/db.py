@@ -39,14 +39,13 @@ class DatabaseUrlError(ValueError):
 
 
 _DRIVER = "postgresql+psycopg"  # the one driver this project installs and speaks: psycopg 3, synchronous
-_INTEGER_PARAMETERS = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
-                       "tcp_user_timeout"}
 # Bounded time against a server that accepts TCP and never answers: connect_timeout bounds the start-up, keepalives
 # notice a dead peer on an idle pooled connection in idle + interval * count seconds, not the kernel's two hours.
 # A URL may override any of them (?connect_timeout=10).
 PG_CONNECT_ARGS: dict[str, int] = {
     "connect_timeout": 5, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
 }
+_INTEGER_PARAMETERS = {*PG_CONNECT_ARGS, "tcp_user_timeout"}
 
 
 def validate_url(url: str) -> URL:
@@ -142,9 +141,8 @@ def _run_migration(engine: Engine, run: Callable[[Config], None]) -> None:
 
 
 def ensure_schema(engine: Engine, *, migrate: bool = False) -> None:
-    """Make sure the schema is at head before a command starts; with ``migrate`` (the embedded server, which
-    nobody else manages) bring it there. Otherwise an operator migrates a shared database on purpose: a missing
-    or old schema is an error that says what to run, not a silent DDL."""
+    """Make sure the schema is at head; with ``migrate`` (the embedded server, which nobody else manages) bring it
+    there. An operator migrates a shared database on purpose: an old schema is an error, not a silent DDL."""
     try:
         if current_revision(engine) == head_revision():
             return

@@ -27,9 +27,8 @@ class EmbeddedServerError(Exception):
 
 
 def start(data_dir: Path, database: str = DATABASE, *, fresh: bool = False) -> str:
-    """Start the server on ``data_dir`` (or reuse the one running there); return the URL of ``database``,
-    created if missing, or dropped and created again if ``fresh`` (no password: trust authentication over a
-    socket in the data directory, which only its owner can reach)."""
+    """Start the server on ``data_dir`` (or reuse it); return the URL of ``database``, created if missing or ``fresh``
+    (no password: trust authentication over a socket in the data directory, which only its owner can reach)."""
     data_dir = data_dir.expanduser().resolve()
     try:
         data_dir.parent.mkdir(parents=True, exist_ok=True)

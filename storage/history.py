@@ -62,9 +62,8 @@ def count_older(session: Session, cutoff: datetime) -> PruneCounts:
 
 
 def prune_chunk(session: Session, cutoff: datetime, limit: int) -> PruneCounts:
-    """Delete up to ``limit`` articles published before ``cutoff``, with their classifications and tickers.
-    Alerts, dead letters and the rollups stay: the rollups keep counting pruned hours, so the baseline and
-    analysts see a year back without the articles."""
+    """Delete up to ``limit`` articles published before ``cutoff``, with their classifications and tickers. The
+    rollups keep counting pruned hours, so the baseline and analysts see a year back without the articles."""
     ids = session.scalars(select(articles.c.id).where(articles.c.published_at < cutoff).order_by(articles.c.id)
                           .limit(limit)).all()
     return PruneCounts(*(session.execute(delete(table).where(table.c[column].in_(ids))).rowcount  # type: ignore[attr-defined]
@@ -99,9 +98,8 @@ def model_versions(session: Session) -> list[ModelVersion]:
 
 
 def prefer_version(session: Session, version: str | None) -> None:
-    """Make ``version`` (None: newest per article) what the views show, and rebuild the rollups to match. Run it
-    while no ``monitor reclassify`` writes: a batch stored meanwhile could be counted by the old rule (``monitor db
-    rebuild-rollups`` repairs that)."""
+    """Make ``version`` (None: newest per article) what the views show, and rebuild the rollups to match. A batch
+    that ``monitor reclassify`` stores meanwhile may be counted by the old rule (``monitor db rebuild-rollups``)."""
     if version is not None:
         known = select(classifications.c.id).where(classifications.c.model_version == version).exists()
         if not session.scalar(select(known)):

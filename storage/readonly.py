@@ -43,9 +43,8 @@ ROLE_MISSING_MESSAGE = (f"the read-only role {READER_ROLE} does not exist in thi
 
 def run_read_only(engine: Engine, sql: str, timeout_ms: int,
                   max_rows: int = DEFAULT_MAX_ROWS) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run one query read-only; return its column names and rows (both empty for a statement that
-    returns no rows). Raises ``QueryRefused``, ``QueryTimeout`` or ``QueryError`` (also for a result of
-    more than ``max_rows`` rows or ``MAX_RESULT_BYTES`` bytes); nothing is changed."""
+    """Run one query read-only; return its column names and rows. Raises ``QueryRefused``, ``QueryTimeout`` or
+    ``QueryError`` (also for a result over ``max_rows`` rows or ``MAX_RESULT_BYTES`` bytes); nothing is changed."""
     try:
         check_query(sql)
     except GateRefusal as exc:

@@ -55,12 +55,9 @@ class DeadLetter:
 
 
 def store_batch(session: Session, items: Sequence[StoredItem], *, classified_at: datetime | None = None) -> int:
-    """Store articles and their classifications, and move the hourly rollups; return how many articles were new.
-
-    An article (key) or classification (article, model_version) already stored is left as it was, and a key
-    repeated in the batch is stored once, first occurrence winning, so redelivery and restarts are harmless.
-    ``classified_at`` (default: now) stamps every classification of the batch.
-    """
+    """Store articles, their classifications and rollups; return how many articles were new. An article (key) or
+    classification (article, model_version) already stored is left as it was, and a key repeated in the batch is
+    stored once, first occurrence winning, so redelivery is harmless. ``classified_at`` defaults to now."""
     if not items:
         return 0
     first_by_key: dict[str, StoredItem] = {}
@@ -94,10 +91,9 @@ def store_batch(session: Session, items: Sequence[StoredItem], *, classified_at:
 def store_classifications(session: Session, results: Sequence[tuple[int, Prediction]], *,
                           classified_at: datetime | None = None,
                           fresh: Mapping[int, tuple[datetime, tuple[str, ...]]] | None = None) -> int:
-    """Store (article id, prediction) results, idempotent per (article, model_version), and keep the rollups
-    exact; return how many were new. ``fresh``: articles this transaction inserted, with (published_at, tickers);
-    their one result is certainly current, so they are not read back (the daemon's case). Any other article's
-    current result is counted out before the write and in after it."""
+    """Store (article id, prediction) results idempotently and keep the rollups exact; return how many were new.
+    ``fresh``: articles this transaction inserted, with (published_at, tickers): their one result is current, so
+    they are not read back (the daemon's case); any other's is counted out before the write and in after it."""
     if not results:
         return 0
     stamp = classified_at if classified_at is not None else datetime.now(UTC)

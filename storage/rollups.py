@@ -20,9 +20,8 @@ _COUNTS = "sum(s.delta), " + ", ".join(f"sum(CASE WHEN s.sentiment = '{v}' THEN 
 
 
 def _statement(source: str) -> TextClause:
-    """Add the results of ``source`` (published_at, topic, sentiment, tickers as a JSON array, delta: +1 counts a
-    result in, -1 out) to both tables in one statement. Rows are upserted in key order (ORDER BY), so two daemons
-    storing overlapping hours cannot deadlock."""
+    """Add ``source``'s (published_at, topic, sentiment, tickers JSON, delta: +1 in, -1 out) to both tables, upserted
+    in key order (ORDER BY), so two daemons storing overlapping hours cannot deadlock."""
     def upsert(table: str, key: str, value: str, join: str = "") -> str:
         add = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in ("total", *SENTIMENT_VALUES))
         return (f"INSERT INTO {table} (bucket, {key}, total, negative, neutral, positive) "
