@@ -184,6 +184,5 @@ def mark_retry(session: Session, outbox_id: int, error: str, next_attempt_at: da
 
 def published_range(session: Session) -> tuple[datetime | None, datetime | None]:
     """The first and last published_at of the stored articles (None, None when there are none)."""
-    published_at = articles.c.published_at
-    first, last = session.execute(select(func.min(published_at), func.max(published_at))).one()
+    first, last = session.execute(select(func.min(articles.c.published_at), func.max(articles.c.published_at))).one()
     return first, last

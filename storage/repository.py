@@ -168,8 +168,7 @@ def recent_dead_letters(session: Session, *, limit: int, include_replayed: bool 
 
 
 def pending_dead_letters(session: Session, after_id: int, *, limit: int) -> list[StoredDeadLetter]:
-    """Not yet replayed, oldest first, with id > after_id: a replay pages with it, so letters that still
-    fail are read once per run, not again and again."""
+    """Not yet replayed, oldest first, id > after_id: a replay pages with it, so one that still fails is read once."""
     stmt = _LETTERS.where(_pending, dead_letters.c.id > after_id).order_by(dead_letters.c.id).limit(limit)
     return [StoredDeadLetter(*row) for row in session.execute(stmt)]
 

@@ -14,8 +14,7 @@ SENTIMENT_VALUES: tuple[str, ...] = ("negative", "neutral", "positive")
 
 
 def utc(value: datetime) -> datetime:
-    """``value`` in UTC; a naive datetime is refused: PostgreSQL would read it in the server's time zone and shift
-    buckets silently."""
+    """``value`` in UTC; a naive one is refused: PostgreSQL would read it in the server's zone and shift buckets."""
     if value.utcoffset() is None:
         raise ValueError(f"naive datetime {value!r}: storage needs timezone-aware datetimes")
     return value.astimezone(UTC)
