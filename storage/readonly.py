@@ -37,9 +37,6 @@ MAX_RESULT_BYTES = 256 * 1024 * 1024
 _FETCH_ROWS = 1_000  # rows per chunk from the server
 _VALUE_OVERHEAD = 16  # bytes counted for a non-text value (a number, a time, None)
 
-ROLE_MISSING_MESSAGE = (f"the read-only role {READER_ROLE} does not exist in this database's server: run "
-                        "`monitor db upgrade` (migration 0003 creates it, 0006 hardens it)")
-
 
 def run_read_only(engine: Engine, sql: str, timeout_ms: int,
                   max_rows: int = DEFAULT_MAX_ROWS) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -122,7 +119,8 @@ def _enter_reader_transaction(cur: psycopg.Cursor[Any], timeout_ms: int) -> None
         cur.execute(f"SET LOCAL ROLE {READER_ROLE}")
     except psycopg.Error as exc:
         if isinstance(exc, pg.InvalidParameterValue) and "does not exist" in str(exc):
-            raise QueryError(ROLE_MISSING_MESSAGE) from None
+            raise QueryError(f"the read-only role {READER_ROLE} does not exist in this database's server: run "
+                             "`monitor db upgrade` (migration 0003 creates it, 0006 hardens it)") from None
         if isinstance(exc, pg.InsufficientPrivilege):
             raise QueryError(
                 f"this database user may not SET ROLE {READER_ROLE}: run `monitor db upgrade` as it, or "
