@@ -122,16 +122,14 @@ def get_alert(session: Session, alert_id: int) -> Alert | None:
 
 
 def insert_alert(session: Session, alert: Alert) -> int | None:
-    """Open ``alert`` (its id is ignored); None if one already exists for this (rule, scope, key, window) or is
-    open for the key."""
+    """Open ``alert`` (its id is ignored); None if its (rule, scope, key, window) exists or its key has an open one."""
     values = {f.name: getattr(alert, f.name) for f in fields(Alert) if f.name != "id"}
     stmt = insert(_ALERTS).values(values).on_conflict_do_nothing().returning(_ALERTS.c.id)
     return session.execute(stmt).scalar()
 
 
 def update_alert(session: Session, alert_id: int, *, open_only: bool = False, **values: Any) -> bool:
-    """Set columns of one alert; False if none changed (with ``open_only``: it was already resolved, another run
-    got there first)."""
+    """Set columns of one alert; False if none changed (``open_only``: already resolved, another run was first)."""
     stmt = update(_ALERTS).where(_ALERTS.c.id == alert_id).values(values)
     if open_only:
         stmt = stmt.where(_ALERTS.c.resolved_at.is_(None))
@@ -152,18 +150,14 @@ def enqueue(
 def claim_due(session: Session, now: datetime, limit: int, lease: timedelta) -> list[OutboxRecord]:
     """Claim due deliveries, oldest first (a thread's first message before its replies), and ones claimed over
     ``lease`` ago (their claimer died); SKIP LOCKED: two daemons never claim the same row."""
-    due = or_(
-        and_(alert_outbox.c.status == "pending", alert_outbox.c.next_attempt_at <= now),
-        and_(alert_outbox.c.status == "sending", alert_outbox.c.claimed_at <= now - lease),
-    )
-    stmt = select(*_OUTBOX_COLUMNS).where(due).order_by(alert_outbox.c.id).limit(limit)
-    stmt = stmt.with_for_update(skip_locked=True)
+    c = alert_outbox.c
+    due = or_(and_(c.status == "pending", c.next_attempt_at <= now),
+              and_(c.status == "sending", c.claimed_at <= now - lease))
+    stmt = select(*_OUTBOX_COLUMNS).where(due).order_by(c.id).limit(limit).with_for_update(skip_locked=True)
     rows = [OutboxRecord(*row) for row in session.execute(stmt)]
     if rows:
-        session.execute(
-            update(alert_outbox).where(alert_outbox.c.id.in_([r.id for r in rows]))
-            .values(status="sending", claimed_at=now, attempts=alert_outbox.c.attempts + 1)
-        )
+        session.execute(update(alert_outbox).where(c.id.in_([r.id for r in rows]))
+                        .values(status="sending", claimed_at=now, attempts=c.attempts + 1))
     return rows
 
 
