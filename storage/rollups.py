@@ -28,7 +28,6 @@ def _statement(source: str) -> TextClause:
                 f"SELECT {BUCKET}, {value}, {_COUNTS} FROM s {join} GROUP BY 1, 2 ORDER BY 1, 2 "
                 f"ON CONFLICT (bucket, {key}) DO UPDATE SET {add}")
 
-    # articles.tickers holds exactly the article's article_tickers rows (storage.repository writes both alike).
     tickers = upsert("ticker_rollup_hourly", "ticker", "t.ticker",
                      "CROSS JOIN LATERAL jsonb_array_elements_text(s.tickers) AS t(ticker)")
     topics = upsert("sentiment_rollup_hourly", "topic", "s.topic")
@@ -37,10 +36,12 @@ def _statement(source: str) -> TextClause:
 
 _ADD = _statement("SELECT *, 1 AS delta FROM json_to_recordset(CAST(:rows AS json)) "
                   "AS (published_at timestamptz, topic text, sentiment text, tickers jsonb)")
-_RECOUNT = _statement("SELECT published_at, topic, sentiment, tickers, CAST(:delta AS int) AS delta "
-                      "FROM article_sentiment WHERE article_id = ANY(CAST(:ids AS bigint[]))")
-_REBUILD = _statement("SELECT published_at, topic, sentiment, tickers, 1 AS delta FROM article_sentiment "
-                      "WHERE published_at >= :since")
+# Stored results take their tickers from article_tickers, the table of record: rows loaded with plain SQL (then
+# `monitor db rebuild-rollups`) may leave articles.tickers empty. New ones bring theirs in :rows, with no lookup.
+_STORED = ("SELECT published_at, topic, sentiment, {delta} AS delta, (SELECT jsonb_agg(t.ticker) FROM article_tickers "
+           "AS t WHERE t.article_id = a.article_id) AS tickers FROM article_sentiment AS a WHERE ")
+_RECOUNT = _statement(_STORED.format(delta="CAST(:delta AS int)") + "article_id = ANY(CAST(:ids AS bigint[]))")
+_REBUILD = _statement(_STORED.format(delta="1") + "published_at >= :since")
 
 
 def add(session: Session, results: Sequence[Mapping[str, Any]]) -> None:
