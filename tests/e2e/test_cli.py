@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.pool import NullPool
 
 from consumers.source import KafkaSource, ensure_topic
-from monitor.newsgen import generate
+from newsgen.headlines import generate
 from storage import embedded
 from storage.db import make_engine, upgrade
 from tests.e2e.support import (

@@ -21,10 +21,10 @@ from pydantic import SecretStr
 from consumers.source import KafkaSink, ensure_topic
 from model.prediction import Prediction
 from monitor import alerting
-from monitor.app import Database, make_daemon, make_pipeline, open_database
+from monitor.app import Database, build, open_database
 from monitor.config import Settings
 from monitor.scheduler import start_detection
-from monitor.surgegen import Injected, demo_surge, generate_weeks, oracle_classify
+from newsgen.surges import Injected, demo_surge, generate_weeks, oracle_classify
 from storage import embedded
 from storage.db import make_engine, upgrade
 from storage.repository import StoredItem, store_batch
@@ -160,7 +160,7 @@ def test_live_daemon_posts_within_one_interval_plus_5s_and_two_daemons_post_once
     now = datetime.now(UTC)
     base = steady(end=now)  # 26 hours of ordinary news, stored directly: the baseline
     store(database, base)
-    daemon = make_daemon(s, make_pipeline(s, keyword_classify, database))
+    daemon = build(s, classify=keyword_classify, database=database).daemon()
     consumer = threading.Thread(target=daemon.run, daemon=True)
     consumer.start()
     second = open_database(s)

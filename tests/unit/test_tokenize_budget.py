@@ -14,7 +14,7 @@ from tokenizers import Tokenizer
 
 from model.data import load_topic_csv
 from model.tokenize import CHARS_PER_TOKEN, NewsTokenizer, backbone_dir, clean, clean_prefix
-from monitor.newsgen import generate
+from newsgen.headlines import generate
 
 FIVE_MB = 5_000_000
 PIECES = ["shares", "fell", "Apple", "&amp;", "&lt;b&gt;", "&#169;", "&nbsp;", "&#32;", "https://t.co/x1",

@@ -20,7 +20,7 @@ from typing import Any
 
 from alerts.history import Story
 from model.prediction import Prediction
-from monitor.newsgen import COMPANIES, NEGATIVE, NEUTRAL, POSITIVE, SOURCES
+from newsgen.headlines import COMPANIES, NEGATIVE, NEUTRAL, POSITIVE, SOURCES
 
 # The shipped model's 20 topics, with a share of the flow and a usual negative share each.
 TOPICS: dict[str, tuple[float, float]] = {
