@@ -88,6 +88,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     path = _existing_file(args.file)
     settings = _settings(args)
     product = app.build(settings)
+    product.pipeline  # noqa: B018 - loads the model now: a bad checkpoint fails before the progress bar shows
     stored = dead = total = 0
     with tqdm(desc="ingest", unit="msg", disable=args.quiet) as bar:
         for result in product.ingest(path):
