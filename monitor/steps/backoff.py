@@ -1,9 +1,12 @@
-"""Exponential backoff, and the broker's health as the poll and commit steps see it."""
+"""Exponential backoff, and the health of what the stream waits out: the broker (poll and commit steps) and
+the database (store step)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+
+from prometheus_client import Gauge
 
 from monitor import metrics
 
@@ -25,21 +28,34 @@ class Backoff:
         self.current = 0.0
 
 
-class BrokerHealth:
-    """One ERROR line per broker outage, whichever sign of it comes first (a poll, a commit, no connection),
-    and one line when it is back; the `monitor_kafka_up` gauge."""
+class Availability:
+    """A dependency the stream waits out (the broker, the database): one ERROR line when it goes, whichever
+    sign of it comes first, one line when it is back, and its gauge."""
 
-    def __init__(self) -> None:
+    def __init__(self, gauge: Gauge, lost: str, back: str) -> None:
+        self.gauge = gauge
+        self._lost = lost  # a %-format with the reason
+        self._back = back
         self.ok = True
 
     def lost(self, reason: str) -> None:
-        if self.ok:
-            log.error("kafka broker unreachable (%s); retrying with backoff", reason)
+        if self.ok:  # one line per state change, not one per attempt
+            log.error(self._lost, reason)
             self.ok = False
-        metrics.KAFKA_UP.set(0)
+        self.gauge.set(0)
 
     def reachable(self) -> None:
         if not self.ok:
-            log.info("kafka broker reachable again")
+            log.info(self._back)
             self.ok = True
-        metrics.KAFKA_UP.set(1)
+        self.gauge.set(1)
+
+
+def broker_health() -> Availability:
+    return Availability(metrics.KAFKA_UP, "kafka broker unreachable (%s); retrying with backoff",
+                        "kafka broker reachable again")
+
+
+def database_health() -> Availability:
+    return Availability(metrics.DB_AVAILABLE, "database unavailable (%s); pausing consumption and retrying",
+                        "database available again; resuming consumption")

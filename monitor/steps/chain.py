@@ -10,7 +10,7 @@ from typing import Protocol
 
 from monitor.breaker import InvalidRatioBreaker
 from monitor.pipeline import Pipeline
-from monitor.steps.backoff import BrokerHealth
+from monitor.steps.backoff import broker_health
 from monitor.steps.classify import ClassifyStep
 from monitor.steps.commit import CommitStep, Offsets, StreamStats
 from monitor.steps.decode import DecodeStep
@@ -59,7 +59,7 @@ def build_chain(
     breaker: InvalidRatioBreaker | None = None,
     wait: Callable[[float], object] = time.sleep,
 ) -> Chain:
-    broker = BrokerHealth()
+    broker = broker_health()
     commit = CommitStep(source.commit, broker, stats)
     store = StoreStep(commit, pipeline.write, is_transient)
     classify = ClassifyStep(store, pipeline.classify_batch)

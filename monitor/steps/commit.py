@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from consumers.source import BrokerUnavailable, CommitFailed
 from monitor.pipeline import Pipeline, next_offsets
-from monitor.steps.backoff import BrokerHealth
+from monitor.steps.backoff import Availability
 from monitor.steps.step import Batch
 
 log = logging.getLogger("monitor.daemon")
@@ -30,18 +30,9 @@ class StreamStats:
 
 
 class CommitStep:
-    def __init__(
-        self,
-        commit: Callable[[Offsets], None],
-        broker: BrokerHealth,
-        stats: StreamStats,
-        *,
-        now: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.commit = commit
-        self.broker = broker
-        self.stats = stats
-        self._now = now
+    def __init__(self, commit: Callable[[Offsets], None], broker: Availability, stats: StreamStats, *,
+                 now: Callable[[], float] = time.monotonic) -> None:
+        self.commit, self.broker, self.stats, self._now = commit, broker, stats, now
         # The consumer's position is already past these, so nothing re-reads them in this process.
         self.unacknowledged: Offsets = {}
         self._retry_at = 0.0

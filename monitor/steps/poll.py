@@ -13,7 +13,7 @@ from typing import Protocol
 from consumers.batching import Batcher
 from consumers.source import BrokerUnavailable, RawMessage, UnreadableRecords
 from monitor import metrics
-from monitor.steps.backoff import Backoff, BrokerHealth
+from monitor.steps.backoff import Availability, Backoff, broker_health
 from monitor.steps.step import JOIN_PAUSE_S, MessageRejected, Step
 
 log = logging.getLogger("monitor.daemon")
@@ -50,7 +50,7 @@ class PollStep:
         batch_max_wait_s: float,
         batch_max_bytes: int | None = None,
         *,
-        broker: BrokerHealth | None = None,
+        broker: Availability | None = None,
         wait: Callable[[float], object] = time.sleep,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -58,7 +58,7 @@ class PollStep:
         self.next = next_step
         self.batcher: Batcher[RawMessage] = Batcher(batch_max_size, batch_max_wait_s, now,
                                                     max_bytes=batch_max_bytes, size_of=_value_size)
-        self.broker = broker or BrokerHealth()
+        self.broker = broker or broker_health()
         self._wait = wait  # the broker backoff's sleep: the daemon passes its stop event's wait
         self._now = now
         self._held: list[RawMessage] | None = None  # a batch the next step refused

@@ -12,9 +12,8 @@ from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
 
-from monitor import metrics
 from monitor.pipeline import Decoded
-from monitor.steps.backoff import Backoff
+from monitor.steps.backoff import Availability, Backoff, database_health
 from monitor.steps.step import Batch, MessageRejected, Step
 
 log = logging.getLogger("monitor.daemon")
@@ -47,7 +46,7 @@ class StoreStep:
         self._writer = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
         self._flight: _Flight | None = None
         self._backoff = Backoff()
-        self.db_ok = True
+        self.database: Availability = database_health()
 
     def submit(self, batch: Batch) -> None:
         if self._flight is not None:
@@ -78,26 +77,14 @@ class StoreStep:
             if not self.is_transient(e):
                 self._flight = None
                 raise
-            self._unavailable(e)
+            self.database.lost(_one_line(e))
             flight.write, flight.retry_at = None, self._now() + self._backoff.next()
             return
-        self._available()
+        self.database.reachable()
+        self._backoff.reset()
         self._flight = None
         flight.batch.stored = stored
         self.next.submit(flight.batch)
-
-    def _unavailable(self, error: BaseException) -> None:
-        if self.db_ok:  # one line per state change, not one per attempt
-            log.error("database unavailable (%s); pausing consumption and retrying", _one_line(error))
-            self.db_ok = False
-        metrics.DB_AVAILABLE.set(0)
-
-    def _available(self) -> None:
-        if not self.db_ok:
-            log.info("database available again; resuming consumption")
-            self.db_ok = True
-        self._backoff.reset()
-        metrics.DB_AVAILABLE.set(1)
 
     def join(self, timeout: float) -> None:
         """Finish the write in flight (no retry: stopping during an outage writes nothing more)."""

@@ -10,6 +10,7 @@ from consumers.source import RawMessage
 from model.prediction import Prediction
 from monitor.pipeline import Decoded, Pipeline
 from monitor.steps.step import Batch, MessageRejected
+from tests.unit.test_batching import FakeClock as Clock  # noqa: F401 - the steps' tests share it
 
 PREDICTION = Prediction(topic="Earnings", topic_score=0.9, sentiment="negative", sentiment_score=0.8,
                         model_version="fake", topic_probs={"Earnings": 0.9}, sentiment_probs={"negative": 0.8},
@@ -105,14 +106,3 @@ class FakeConsumer:
 
     def lag(self) -> dict[tuple[str, int], int]:
         return {}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds

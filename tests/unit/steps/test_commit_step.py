@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 
 from consumers.source import BrokerUnavailable, CommitFailed
-from monitor.steps.backoff import BrokerHealth
+from monitor.steps.backoff import Availability, broker_health
 from monitor.steps.commit import CommitStep, StreamStats
 from tests.unit.steps.fakes import Clock, FakeConsumer, batch, record, records
 
 
-def make(consumer: FakeConsumer, clock: Clock | None = None) -> tuple[CommitStep, StreamStats, BrokerHealth]:
-    stats, broker = StreamStats(), BrokerHealth()
+def make(consumer: FakeConsumer, clock: Clock | None = None) -> tuple[CommitStep, StreamStats, Availability]:
+    stats, broker = StreamStats(), broker_health()
     return CommitStep(consumer.commit, broker, stats, now=clock or Clock()), stats, broker
 
 

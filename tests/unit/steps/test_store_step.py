@@ -106,7 +106,7 @@ def test_an_outage_is_retried_with_backoff_and_logged_once(
     messages = [r.getMessage() for r in caplog.records]
     assert sum("database unavailable" in m for m in messages) == 1
     assert sum("database available again" in m for m in messages) == 1
-    assert step.db_ok
+    assert step.database.ok
 
 
 def test_no_retry_before_the_backoff_is_over(made: tuple[StoreStep, Sink, Writes], clock: Clock) -> None:
