@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from monitor import labelled_data
 from monitor.argtypes import positive_float, positive_int, unit_interval
 from monitor.backtest_cmd import add_backtest_parser
 from monitor.breaker import CircuitOpen
@@ -258,10 +259,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             data = data_dir(args.data)
         except DataNotFound as e:
             raise UserError(str(e)) from None
-        args.topic_csv = args.topic_csv or data / "tfn_topic/topic_train.csv"
-        args.sentiment_csv = args.sentiment_csv or data / "tfn_sentiment/sent_train.csv"
-        args.sentfin_csv = args.sentfin_csv or data / "sentfin/SEntFiN.csv"
-        args.classes = args.classes or data / "tfn_topic/classes.txt"
+        args.topic_csv = args.topic_csv or data / labelled_data.TOPIC_TRAIN
+        args.sentiment_csv = args.sentiment_csv or data / labelled_data.SENTIMENT_TRAIN
+        args.sentfin_csv = args.sentfin_csv or data / labelled_data.SENTFIN
+        args.classes = args.classes or data / labelled_data.TOPIC_CLASSES
     for p in (args.topic_csv, args.sentiment_csv, args.sentfin_csv, args.classes):
         _existing_file(p)
     for teacher in args.teacher:

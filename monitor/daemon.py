@@ -25,7 +25,7 @@ from monitor.steps.commit import StreamStats
 
 log = logging.getLogger(__name__)
 
-STOP_JOIN_S = 10.0  # on stop: at most this long to finish the batch being stored and commit it
+STOP_JOIN_S = 5.0  # on stop: at most this long to finish the batches taken (a database outage: they are left)
 FLUSH_JOIN_S = 30.0  # before stopping on the breaker: store and commit the good batches before it
 
 
