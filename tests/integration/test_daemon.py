@@ -199,18 +199,23 @@ def test_offsets_an_outage_left_uncommitted_are_committed_when_the_broker_is_bac
     done: list[dict] = []  # commits that reached the broker
     connect = app.kafka_connect(settings)
 
-    def connect_through_an_outage() -> KafkaSource:
-        source = connect()
-        real_commit = source.commit
+    class CommitsThroughAnOutage:
+        """The real consumer, whose commits fail as kafka-python's do while the coordinator is gone."""
 
-        def commit(offsets: dict, timeout_ms: int = 10_000) -> None:
-            if outage.is_set():  # what kafka-python's commit gives when the coordinator is gone
+        def __init__(self, source: KafkaSource) -> None:
+            self._source = source
+
+        def commit(self, offsets: dict, timeout_ms: int = 10_000) -> None:
+            if outage.is_set():
                 raise BrokerUnavailable("injected: coordinator unreachable")
-            real_commit(offsets, timeout_ms)
+            self._source.commit(offsets, timeout_ms)
             done.append(dict(offsets))
 
-        source.commit = commit  # type: ignore[method-assign]
-        return source
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._source, name)
+
+    def connect_through_an_outage() -> CommitsThroughAnOutage:
+        return CommitsThroughAnOutage(connect())
 
     daemon = app.build(settings).daemon(connect=connect_through_an_outage)
     thread = threading.Thread(target=daemon.run, daemon=True)
@@ -218,7 +223,7 @@ def test_offsets_an_outage_left_uncommitted_are_committed_when_the_broker_is_bac
     try:
         wait_for(lambda: stored(pg_engine, topic)[0] >= 120)
         time.sleep(1)
-        assert done == [] and daemon.chain.commit.unacknowledged, "the outage should have left the offsets uncommitted"
+        assert done == [] and daemon.chain.commit.unacknowledged, "the outage should have left offsets uncommitted"
         outage.clear()  # the broker is back; no message will come again
         wait_for(lambda: sum(done[-1].values()) == 120 if done else False, timeout=20)
         assert daemon.chain.commit.unacknowledged == {}
