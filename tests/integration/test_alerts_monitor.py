@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from consumers.source import KafkaSink, ensure_topic
 from model.prediction import Prediction
-from monitor import alerting
+from monitor import alerting, backtest_cmd
 from monitor.app import Database, build, open_database
 from monitor.config import Settings
 from monitor.scheduler import start_detection
@@ -90,7 +90,7 @@ def test_backtest_ingests_a_file_and_prints_one_json_line_per_event(
     path = tmp_path / "news.jsonl"
     path.write_text("".join(json.dumps(m) + "\n" for m in g.messages))
     out, err = io.StringIO(), io.StringIO()
-    code = alerting.run_backtest(settings, path, start + timedelta(days=8), start + timedelta(days=9), 600,
+    code = backtest_cmd.run_backtest(settings, path, start + timedelta(days=8), start + timedelta(days=9), 600,
                                  classify=oracle_classify(g), out=out, err=err)
     assert code == 0
     events = [json.loads(line) for line in out.getvalue().splitlines()]
