@@ -7,14 +7,15 @@ alert state lives in memory instead of the alerts table, and nothing is sent.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from alerts.detect import detect
-from alerts.history import History, Key, Story
-from alerts.policy import RULE, Alert, decide
+from alerts.history import History, Key
+from alerts.policy import RULE, decide, fired
 from alerts.surge import Thresholds
+from storage.alerts_repo import Alert, Story
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +55,11 @@ def replay(
             decision = decide(open_alerts.get(key), surge, now, t)
             if decision.action == "fire":
                 n += 1
-                open_alerts[key] = Alert(n, RULE, surge.scope, surge.key, surge.window_start, surge.window_end,
-                                         now, now)
+                open_alerts[key] = fired(RULE, surge, now, n)
             elif decision.action == "resolve":
                 open_alerts.pop(key, None)
             elif decision.action == "repeat":
-                a = open_alerts[key]
-                open_alerts[key] = Alert(a.id, a.rule, a.scope, a.key, a.window_start, a.window_end, a.fired_at, now)
+                open_alerts[key] = replace(open_alerts[key], last_notified_at=now)
                 continue  # a re-notification is not a new event
             else:
                 continue

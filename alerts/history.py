@@ -14,33 +14,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from alerts.surge import MARKET_KEY, Counts, hour_floor, normalise_headline
+from storage.alerts_repo import Story
 
 Key = tuple[str, str]  # (scope, key)
 
 
-@dataclass(frozen=True, slots=True)
-class Story:
-    """One classified article, as detection and the Slack message need it."""
-
-    published_at: datetime
-    title: str
-    topic: str
-    sentiment: str
-    tickers: tuple[str, ...] = ()
-    url: str | None = None
-    source: str | None = None
-    highlights: tuple[str, ...] = ()
-    p_negative: float = 0.0
-
-    @property
-    def negative(self) -> bool:
-        return self.sentiment == "negative"
-
-    def keys(self) -> Iterable[Key]:
-        yield ("market", MARKET_KEY)
-        yield ("topic", self.topic)
-        for ticker in dict.fromkeys(self.tickers):
-            yield ("ticker", ticker)
+def keys_of(story: Story) -> Iterable[Key]:
+    """Every (scope, key) a story counts for: the market, its topic, each of its tickers once."""
+    yield ("market", MARKET_KEY)
+    yield ("topic", story.topic)
+    for ticker in dict.fromkeys(story.tickers):
+        yield ("ticker", ticker)
 
 
 @dataclass
@@ -65,7 +49,7 @@ class History:
         hours: dict[datetime, dict[Key, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
         for story in distinct:
             bucket = hours[hour_floor(story.published_at)]
-            for key in story.keys():
+            for key in keys_of(story):
                 counts = bucket[key]
                 counts[0] += 1
                 counts[1] += story.negative
@@ -81,7 +65,7 @@ class History:
         """Counts per key of the stories published in [start, end) (of the key `only`, if given)."""
         counts: dict[Key, list[int]] = defaultdict(lambda: [0, 0])
         for story in self.between(start, end):
-            for key in story.keys():
+            for key in keys_of(story):
                 if only is not None and key != only:
                     continue
                 c = counts[key]

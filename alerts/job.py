@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from alerts.detect import detect, needed_ranges
-from alerts.history import History, Key, Story
-from alerts.policy import RULE, Alert, Decision, decide
+from alerts.history import History, Key, keys_of
+from alerts.policy import RULE, Decision, decide, fired
 from alerts.surge import HOUR, Surge, Thresholds, hour_floor
 from storage import alerts_repo as repo
+from storage.alerts_repo import Alert, Story
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +46,8 @@ class RunResult:
         return sum(1 for _, d in self.decisions if d.action == action)
 
 
-def story_of(r: repo.StoryRecord) -> Story:
-    return Story(r.published_at, r.title, r.topic, r.sentiment, r.tickers, r.url, r.source, r.highlights,
-                 r.p_negative)
-
-
-def alert_of(r: repo.AlertRecord) -> Alert:
-    return Alert(r.id, r.rule, r.scope, r.key, r.window_start, r.window_end, r.fired_at, r.last_notified_at,
-                 r.resolved_at)
-
-
 def load_history(session: Session, now: datetime, t: Thresholds) -> History:
-    return History.of(story_of(r) for r in repo.load_stories(session, needed_ranges(now, t)))
+    return History.of(repo.load_stories(session, needed_ranges(now, t)))
 
 
 def run_detection(session: Session, now: datetime, t: Thresholds, *, rule: str = RULE) -> RunResult:
@@ -71,7 +62,7 @@ def run_detection(session: Session, now: datetime, t: Thresholds, *, rule: str =
             log.info("surge detection: another runner holds the lock; skipping")
         return RunResult(ran=False)
     _SkipStreak.count = 0
-    open_alerts = {(a.scope, a.key): alert_of(a) for a in repo.open_alerts(session, rule)}
+    open_alerts = {(a.scope, a.key): a for a in repo.alerts(session, rule, open_only=True)}
     history = load_history(session, now, t)
     surges = detect(history, now, t, also=open_alerts)
     result = RunResult(ran=True, surges=surges)
@@ -91,21 +82,18 @@ def apply(
 ) -> None:
     payload = surge_payload(rule, surge, history, now)
     if decision.action == "fire":
-        alert_id = repo.insert_alert(
-            session, rule=rule, scope=surge.scope, key=surge.key, window_start=surge.window_start,
-            window_end=surge.window_end, negative=surge.negative, total=surge.total,
-            baseline=surge.baseline.share, p_value=surge.p_value, odds_ratio=surge.odds_ratio, fired_at=now,
-        )
+        alert_id = repo.insert_alert(session, fired(rule, surge, now))
         if alert_id is None:  # already recorded (a restart re-deciding the same window): never twice
             return
         repo.enqueue(session, alert_id=alert_id, kind="fire", idempotency_key=f"{alert_id}:fire",
                      payload=payload, now=now)
     elif decision.action == "repeat" and alert is not None:
-        repo.mark_notified(session, alert.id, now)
+        repo.update_alert(session, alert.id, last_notified_at=now)
         repo.enqueue(session, alert_id=alert.id, kind="repeat",
                      idempotency_key=f"{alert.id}:repeat:{now.isoformat()}", payload=payload, now=now)
     elif decision.action == "resolve" and alert is not None:
-        if repo.resolve_alert(session, alert.id, now, surge.negative, surge.total):
+        if repo.update_alert(session, alert.id, open_only=True, resolved_at=now, resolved_negative=surge.negative,
+                             resolved_total=surge.total):
             payload["fired_at"] = alert.fired_at.isoformat()
             repo.enqueue(session, alert_id=alert.id, kind="resolve", idempotency_key=f"{alert.id}:resolve",
                          payload=payload, now=now)
@@ -136,7 +124,7 @@ def surge_payload(rule: str, surge: Surge, history: History, now: datetime) -> d
 
 
 def top_headlines(stories: Iterable[Story], key: Key, limit: int = TOP_HEADLINES) -> list[dict[str, Any]]:
-    negative = [s for s in stories if s.negative and key in set(s.keys())]
+    negative = [s for s in stories if s.negative and key in set(keys_of(s))]
     negative.sort(key=lambda s: (-s.p_negative, s.published_at))
     return [
         {"title": s.title, "url": s.url, "source": s.source, "highlights": list(s.highlights),

@@ -8,34 +8,22 @@ from datetime import datetime
 from typing import Literal
 
 from alerts.surge import Surge, Thresholds
+from storage.alerts_repo import Alert
 
 Action = Literal["fire", "repeat", "resolve", "none"]
 RULE = "negative_surge"
 
 
 @dataclass(frozen=True, slots=True)
-class Alert:
-    """An open (or just resolved) alert as stored: one per (rule, scope, key, window it fired in)."""
-
-    id: int
-    rule: str
-    scope: str
-    key: str
-    window_start: datetime
-    window_end: datetime
-    fired_at: datetime
-    last_notified_at: datetime
-    resolved_at: datetime | None = None
-
-    @property
-    def open(self) -> bool:
-        return self.resolved_at is None
-
-
-@dataclass(frozen=True, slots=True)
 class Decision:
     action: Action
     reason: str
+
+
+def fired(rule: str, surge: Surge, now: datetime, alert_id: int = 0) -> Alert:
+    """The alert ``surge`` opens at ``now`` (``alert_id``: 0 until the database gives it one)."""
+    return Alert(alert_id, rule, surge.scope, surge.key, surge.window_start, surge.window_end, now, now, None,
+                 surge.negative, surge.total, surge.baseline.share, surge.p_value, surge.odds_ratio)
 
 
 def decide(alert: Alert | None, surge: Surge, now: datetime, t: Thresholds) -> Decision:

@@ -219,7 +219,7 @@ def _deliver(sessions: sessionmaker[Session], notifier: Notifier, row: repo.Outb
     with sessions.begin() as session:
         repo.mark_sent(session, row.id, delivered.ts, now)
         if row.kind == "fire":
-            repo.set_thread(session, row.alert_id, delivered.channel, delivered.ts)
+            repo.update_alert(session, row.alert_id, slack_channel=delivered.channel, slack_ts=delivered.ts)
     result.sent += 1
     return True
 

@@ -72,7 +72,6 @@ def _replay(
     step_seconds: int | None, out: Any, err: Any,
 ) -> int:
     from alerts.backtest import replay
-    from alerts.job import story_of
     from storage import alerts_repo
 
     settings, database = product.settings, product.database
@@ -96,7 +95,7 @@ def _replay(
         raise ValueError(f"--step-seconds must be at least 1, got {step_s}")
     step = timedelta(seconds=step_s)
     spans = [(_shift(since, -t.lookback), until)]
-    stories = [story_of(r) for r in database.read(lambda s: alerts_repo.load_stories(s, spans))]
+    stories = database.read(lambda s: alerts_repo.load_stories(s, spans))
     fired = resolved = 0
     keys: set[tuple[str, str]] = set()
     for event in replay(stories, since, until, t, step):

@@ -101,10 +101,11 @@ def _ops_server(product: app.Product, daemon: object) -> Any:
 
 def _print_summary(database: app.Database, consumed: int, elapsed: float, version: str, s: Settings,
                    embedded: bool) -> None:
+    from storage import deadletters
     from storage import repository as repo
 
     articles = database.read(repo.count_articles)
-    dead = database.read(repo.count_dead_letters)
+    dead = sum(database.read(deadletters.counts))  # pending and replayed
     rows = database.read(repo.sentiment_counts_by_topic)
     worst_all = database.read(lambda session: repo.most_negative(session, 60))
     distinct: dict[str, tuple[str, str | None, float]] = {}

@@ -5,7 +5,7 @@
   stopped because it only picks articles the new version has not classified yet.
 - prune: retention. A dry run unless --yes; deletes articles with their classifications and tickers, never
   alerts, and keeps the hourly rollups.
-- model use: which version the analyst views show (stored in the database, see storage/current_model.py).
+- model use: which version the analyst views show (stored in the database, see storage/history.py).
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     from monitor import app
-    from storage.current_model import model_versions, prefer_version, preferred_version
+    from storage.history import model_versions, prefer_version, preferred_version
 
     database = app.open_database(settings)
     if args.model_command == "use":

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from alerts.history import Story
 from model.prediction import Prediction
 from newsgen.headlines import COMPANIES, NEGATIVE, NEUTRAL, POSITIVE, SOURCES
+from storage.alerts_repo import Story
 
 # The shipped model's 20 topics, with a share of the flow and a usual negative share each.
 TOPICS: dict[str, tuple[float, float]] = {

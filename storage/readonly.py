@@ -1,22 +1,10 @@
 """Analysts' ad-hoc SQL (``monitor sql``): one query, read-only, with bounded time, whoever connects.
 
-Three layers, none of them trusted alone (issue 13; each is tested on its own):
-
-1. ``storage.sql_gate`` parses the text with PostgreSQL's grammar before anything is sent: exactly one
-   query (SELECT, VALUES, TABLE, WITH of queries, EXPLAIN without ANALYZE), no INTO, no row locks, no
-   function that escapes the role or acts outside the database.
-2. PostgreSQL runs it in a ``READ ONLY`` transaction that is always rolled back, with ``SET LOCAL`` statement,
-   lock and idle timeouts, ``standard_conforming_strings`` on (so the server reads string literals exactly as
-   the gate did), and ``SET LOCAL ROLE monitor_reader``: the daemon's user may be a superuser, and whatever
-   the gate misses runs with a reader's rights (no COPY TO PROGRAM, no server files, no signals, no
-   replication slots, no UPDATE privilege and so no row locks). No role, no query: a one-line error.
-   The text goes through the extended protocol, which refuses a second statement by itself.
-3. Migration 0006 hardens ``monitor_reader`` itself (read-only by default, a statement timeout, no
-   membership in the pg_*_server_* or pg_signal_backend roles, no EXECUTE on the large-object writers).
-
-What no layer here can stop, and the gate alone prevents: a *superuser* session can switch the role back
-(``set_config('role', ...)``), so a superuser ``MONITOR_DATABASE_URL`` leans on the gate for that; the
-docker-compose stack connects as a non-superuser owner for that reason.
+Three layers, none trusted alone and each tested alone (issue 13, docs/sql.md): ``storage.sql_gate`` parses the
+text with PostgreSQL's grammar first; PostgreSQL runs what passes in a ``READ ONLY`` transaction, always rolled
+back, with ``SET LOCAL`` timeouts and ``SET LOCAL ROLE monitor_reader`` (whatever the gate misses runs with a
+reader's rights); migration 0006 takes rights away from that role. A *superuser* session could switch the role
+back with ``set_config``, which only the gate stops: docker-compose connects as a non-superuser for that reason.
 """
 
 from __future__ import annotations
@@ -25,9 +13,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import psycopg
+from psycopg import errors as pg
 from sqlalchemy import Engine
 
-from storage.db import DatabaseUnavailable
+from storage.db import DatabaseUnavailable, first_line
 from storage.sql_gate import GateError, GateRefusal, check_query
 
 
@@ -52,13 +41,6 @@ DEFAULT_MAX_ROWS = 100_000
 MAX_RESULT_BYTES = 256 * 1024 * 1024
 _FETCH_ROWS = 1_000  # rows per chunk from the server
 _VALUE_OVERHEAD = 16  # bytes counted for a non-text value (a number, a time, None)
-
-_PG_READ_ONLY_VIOLATION = "25006"  # read_only_sql_transaction
-_PG_INSUFFICIENT_PRIVILEGE = "42501"
-_PG_FEATURE_NOT_SUPPORTED = "0A000"
-_PG_INVALID_PARAMETER_VALUE = "22023"  # SET ROLE to a role that does not exist
-_PG_QUERY_CANCELED = "57014"  # statement_timeout fired
-_PG_LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout fired
 
 ROLE_MISSING_MESSAGE = (f"the read-only role {READER_ROLE} does not exist in this database's server: run "
                         "`monitor db upgrade` (migration 0003 creates it, 0006 hardens it)")
@@ -88,7 +70,33 @@ def run_unchecked(engine: Engine, sql: str, timeout_ms: int,
     _check_timeout(timeout_ms)
     if max_rows < 1:
         raise ValueError(f"max_rows must be at least 1, got {max_rows}")
-    return _run_postgresql(engine, sql, timeout_ms, max_rows)
+    # engine.connect(), not raw_connection(): a failure to connect comes wrapped as SQLAlchemy's
+    # OperationalError, which storage.db.is_transient (and so the CLI's "database unavailable") knows.
+    with engine.connect() as sa_connection:
+        conn = sa_connection.connection.driver_connection
+        assert isinstance(conn, psycopg.Connection)
+        try:
+            with conn.cursor() as cur:
+                _enter_reader_transaction(cur, timeout_ms)
+                try:
+                    # stream(): the extended protocol, which accepts exactly one statement, no client-side
+                    # parameter parsing (a literal % stays itself), and rows fetched in chunks (libpq >= 17)
+                    # so that the caps bound the client's memory, not only what is printed.
+                    stream = cur.stream(sql, size=_FETCH_ROWS)
+                    try:
+                        rows = _collect_bounded(stream, max_rows)
+                    finally:
+                        # a cut-off result: closing psycopg's generator cancels the rest of the query
+                        stream.close()  # type: ignore[attr-defined]
+                    return ([d.name for d in cur.description], rows) if cur.description else ([], [])
+                except psycopg.Error as exc:
+                    error = _query_error(exc, timeout_ms)
+                    if isinstance(error, DatabaseUnavailable):
+                        raise error from exc  # storage.db.is_transient follows the cause
+                    raise error from None
+        finally:
+            if not conn.closed:
+                conn.rollback()  # read-only anyway; never leave a transaction open on a pooled connection
 
 
 def _check_timeout(timeout_ms: int) -> None:
@@ -97,9 +105,8 @@ def _check_timeout(timeout_ms: int) -> None:
 
 
 def _collect_bounded(rows: Iterable[Any], max_rows: int) -> list[tuple[Any, ...]]:
-    """Every row of a row iterator; ``QueryError`` as soon as the result passes ``max_rows`` rows or
-    ``MAX_RESULT_BYTES`` (text and bytes counted by length). The iterator must fetch lazily (psycopg's
-    ``stream``) for the caps to bound memory, not only output."""
+    """Every row; ``QueryError`` as soon as the result passes ``max_rows`` rows or ``MAX_RESULT_BYTES`` (text
+    and bytes counted by length)."""
     collected: list[tuple[Any, ...]] = []
     size = 0
     for row in rows:
@@ -113,44 +120,6 @@ def _collect_bounded(rows: Iterable[Any], max_rows: int) -> list[tuple[Any, ...]
             raise QueryError(f"the result is larger than {MAX_RESULT_BYTES // 2**20} MiB: add LIMIT or select "
                              "fewer or shorter columns (left(body, 200))")
     return collected
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
-def _run_postgresql(engine: Engine, sql: str, timeout_ms: int,
-                    max_rows: int) -> tuple[list[str], list[tuple[Any, ...]]]:
-    # engine.connect(), not raw_connection(): a failure to connect comes wrapped as SQLAlchemy's
-    # OperationalError, which storage.db.is_transient (and so the CLI's "database unavailable") knows.
-    with engine.connect() as sa_connection:
-        conn = sa_connection.connection.driver_connection
-        assert isinstance(conn, psycopg.Connection)
-        try:
-            with conn.cursor() as cur:
-                _enter_reader_transaction(cur, timeout_ms)
-                try:
-                    # stream(): the extended protocol, which accepts exactly one statement, no client-side
-                    # parameter parsing (a literal % stays itself), and rows fetched in chunks (libpq >= 17)
-                    # so that the caps below bound the client's memory, not only what is printed.
-                    stream = cur.stream(sql, size=_FETCH_ROWS)
-                    try:
-                        rows = _collect_bounded(stream, max_rows)
-                    finally:
-                        # a cut-off result: closing psycopg's generator cancels the rest of the query
-                        stream.close()  # type: ignore[attr-defined]
-                    if cur.description is None:
-                        return [], []
-                    return [d.name for d in cur.description], rows
-                except psycopg.Error as exc:
-                    error = _query_error(exc, timeout_ms)
-                    if isinstance(error, DatabaseUnavailable):
-                        raise error from exc  # storage.db.is_transient follows the cause
-                    raise error from None
-        finally:
-            if not conn.closed:
-                conn.rollback()  # read-only anyway; never leave a transaction open on a pooled connection
 
 
 def _enter_reader_transaction(cur: psycopg.Cursor[Any], timeout_ms: int) -> None:
@@ -169,15 +138,15 @@ def _enter_reader_transaction(cur: psycopg.Cursor[Any], timeout_ms: int) -> None
         )
         cur.execute(f"SET LOCAL ROLE {READER_ROLE}")
     except psycopg.Error as exc:
-        if exc.sqlstate == _PG_INVALID_PARAMETER_VALUE and "does not exist" in str(exc):
+        if isinstance(exc, pg.InvalidParameterValue) and "does not exist" in str(exc):
             raise QueryError(ROLE_MISSING_MESSAGE) from None
-        if exc.sqlstate == _PG_INSUFFICIENT_PRIVILEGE:
+        if isinstance(exc, pg.InsufficientPrivilege):
             raise QueryError(
                 f"this database user may not SET ROLE {READER_ROLE}: run `monitor db upgrade` as it, or "
                 f"GRANT {READER_ROLE} TO it") from None
         if isinstance(exc, psycopg.OperationalError):
-            raise DatabaseUnavailable(f"database unavailable: {_first_line(exc)}") from exc
-        raise QueryError(_first_line(exc)) from None
+            raise DatabaseUnavailable(f"database unavailable: {first_line(exc)}") from exc
+        raise QueryError(first_line(exc)) from None
     cur.execute("SELECT current_user")
     row = cur.fetchone()
     if row is None or row[0] != READER_ROLE:  # belt and braces: never run the query as anyone else
@@ -185,18 +154,18 @@ def _enter_reader_transaction(cur: psycopg.Cursor[Any], timeout_ms: int) -> None
 
 
 def _query_error(exc: psycopg.Error, timeout_ms: int) -> Exception:
-    if exc.sqlstate == _PG_QUERY_CANCELED:
+    if isinstance(exc, pg.QueryCanceled):  # statement_timeout
         return QueryTimeout(f"query cancelled after the {timeout_ms} ms statement timeout")
-    if exc.sqlstate == _PG_LOCK_NOT_AVAILABLE:
+    if isinstance(exc, pg.LockNotAvailable):  # lock_timeout
         return QueryTimeout(f"query cancelled: waited {timeout_ms} ms for a lock (lock timeout)")
-    if exc.sqlstate in (_PG_READ_ONLY_VIOLATION, _PG_INSUFFICIENT_PRIVILEGE) or (
+    if isinstance(exc, pg.ReadOnlySqlTransaction | pg.InsufficientPrivilege) or (
         # PostgreSQL 18 (the embedded server) refuses to RESET transaction_read_only at all; 15 got as far as the
         # write, a read-only violation
-        exc.sqlstate == _PG_FEATURE_NOT_SUPPORTED and "transaction_read_only" in str(exc)
+        isinstance(exc, pg.FeatureNotSupported) and "transaction_read_only" in str(exc)
     ):
-        return QueryRefused(f"refused, monitor sql is read-only: {_first_line(exc)}")
+        return QueryRefused(f"refused, monitor sql is read-only: {first_line(exc)}")
     if "multiple commands" in str(exc):
         return QueryRefused("one statement at a time, please")
     if isinstance(exc, psycopg.OperationalError):  # connection lost, server shutting down and the like
-        return DatabaseUnavailable(f"database unavailable: {_first_line(exc)}")
-    return QueryError(_first_line(exc))
+        return DatabaseUnavailable(f"database unavailable: {first_line(exc)}")
+    return QueryError(first_line(exc))

@@ -1,22 +1,14 @@
-"""The parser gate of ``monitor sql``: PostgreSQL's own grammar (pglast wraps libpg_query) decides whether a
-text is exactly one read-only query before anything is sent to the database.
+"""The parser gate of ``monitor sql`` (one layer of three, see ``storage.readonly``): PostgreSQL's own grammar
+(pglast wraps libpg_query) decides whether a text is exactly one read-only query before anything is sent.
 
-It is one layer of three (``storage.readonly`` runs what passes in a read-only transaction as the role
-``monitor_reader``, and migration 0006 takes rights away from that role); none of them is trusted alone.
-
-What passes: exactly one statement, a query (``SELECT``, ``VALUES``, ``TABLE``, set operations, ``WITH``
-whose every CTE is itself a query), or ``EXPLAIN`` of one without ``ANALYZE``; no ``SELECT ... INTO``, no
-locking clause (``FOR UPDATE/SHARE/...``) anywhere, and no call of a function on the deny list below.
-
-Functions, the decision: deny every ``pg_*`` name except a short allow-list of harmless introspection and
-sizing functions, plus a deny list of the few other names that escape the role (``set_config`` can
-``SET ROLE`` back to a superuser session user within the same statement), run dynamic SQL
-(``query_to_xml``, ``ts_stat``), touch large objects or sequences, assign transaction ids or act outside
-the database (``dblink``). Matching is on the last part of the name, case-insensitively, whatever schema
-qualification or quoting is used. An allow-list of every function would be safer still but would refuse
-analysts' ordinary SQL (string, date, JSON and aggregate functions) and age badly with PostgreSQL releases.
-Known gap, covered by the other layers: PostgreSQL's attribute notation (``t.f`` for ``f(t)``) calls a
-one-argument function on a row type without a FuncCall node; no denied function takes a row.
+What passes: one query (``SELECT``, ``VALUES``, ``TABLE``, set operations, ``WITH`` of queries) or ``EXPLAIN`` of
+one without ``ANALYZE``; no ``INTO``, no locking clause, no call of a denied function. Functions: every ``pg_*``
+name is denied but a short allow-list of introspection and sizing functions, plus the few other names that escape
+the role (``set_config``), run dynamic SQL (``query_to_xml``, ``ts_stat``), touch large objects or sequences, or
+act outside the database (``dblink``); matched on the last part of the name, in any case or quoting. An
+allow-list of every function would refuse analysts' ordinary SQL and age badly with PostgreSQL releases. Known
+gap, covered by the other layers: attribute notation (``t.f`` for ``f(t)``) calls a function without a FuncCall
+node; no denied function takes a row.
 """
 
 from __future__ import annotations
@@ -26,6 +18,8 @@ from collections.abc import Iterator
 
 from pglast import ast, parse_sql
 from pglast.parser import ParseError
+
+from storage.db import first_line
 
 
 class GateError(Exception):
@@ -66,14 +60,11 @@ _DENIED = frozenset({
 _DENIED_PREFIXES = ("lo_", "dblink", "txid_", "binary_upgrade_")
 _DENIED_INFIXES = ("_to_xml",)  # query_to_xml*, cursor_to_xml*, table_/schema_/database_to_xml*
 
-# Statement kinds in words, for the refusal message (anything else: its node name without "Stmt").
+# Statement kinds whose words are not their node name's (CopyStmt: COPY, CreateTableAsStmt: CREATE TABLE AS).
 _KIND_WORDS = {
     "VariableSetStmt": "SET/RESET", "VariableShowStmt": "SHOW", "TransactionStmt": "transaction control",
-    "CopyStmt": "COPY", "DoStmt": "DO", "CallStmt": "CALL", "ExecuteStmt": "EXECUTE", "PrepareStmt": "PREPARE",
-    "DeallocateStmt": "DEALLOCATE", "ListenStmt": "LISTEN", "UnlistenStmt": "UNLISTEN", "NotifyStmt": "NOTIFY",
-    "LockStmt": "LOCK", "VacuumStmt": "VACUUM/ANALYZE", "CreateTableAsStmt": "CREATE TABLE AS",
-    "DeclareCursorStmt": "DECLARE", "FetchStmt": "FETCH", "ClosePortalStmt": "CLOSE",
-    "DiscardStmt": "DISCARD", "LoadStmt": "LOAD", "CheckPointStmt": "CHECKPOINT",
+    "VacuumStmt": "VACUUM/ANALYZE", "DeclareCursorStmt": "DECLARE", "ClosePortalStmt": "CLOSE",
+    "CheckPointStmt": "CHECKPOINT",
 }
 
 
@@ -85,7 +76,7 @@ def check_query(sql: str) -> None:
     try:
         statements = parse_sql(sql)
     except ParseError as exc:
-        raise GateError(f"syntax error: {_one_line(str(exc))}") from None
+        raise GateError(f"syntax error: {first_line(str(exc))}") from None
     except RecursionError:
         raise GateError("the query is nested too deeply to check") from None
     if not statements:
@@ -153,12 +144,4 @@ def _walk(root: ast.Node) -> Iterator[ast.Node]:
 
 def _kind(node: object) -> str:
     name = type(node).__name__
-    if name in _KIND_WORDS:
-        return _KIND_WORDS[name]
-    words = re.findall(r"[A-Z][a-z]*", name.removesuffix("Stmt"))
-    return " ".join(words).upper() or name
-
-
-def _one_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[0] if lines else "invalid SQL"
+    return _KIND_WORDS.get(name) or " ".join(re.findall(r"[A-Z][a-z]*", name.removesuffix("Stmt"))).upper() or name

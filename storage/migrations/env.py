@@ -11,10 +11,10 @@ from alembic import context
 from sqlalchemy import Connection
 
 from storage.db import make_engine, normalize_url
-from storage.schema import Base
+from storage.schema import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _configure(connection: Connection) -> None:

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, insert, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from storage.db import make_engine, upgrade
-from storage.schema import AlertRow
+from storage.schema import alerts
 from tests.e2e.support import assert_one_line_error, monitor_env, run_monitor
 from tests.model_fixtures import make_tiny_checkpoint
 
@@ -106,9 +106,10 @@ def test_prune_is_a_dry_run_unless_yes_and_keeps_alerts_and_rollups(
     assert run_monitor("ingest", "--file", str(news), "--quiet", env=env).returncode == 0
     long_ago = NOW - timedelta(days=450)
     with Session(engine) as session, session.begin():
-        session.add(AlertRow(rule="negative_surge", scope="market", key="market", window_start=long_ago,
-                             window_end=long_ago + timedelta(hours=1), negative=9, total=10, baseline=0.2,
-                             p_value=0.001, odds_ratio=8.0, fired_at=long_ago, last_notified_at=long_ago))
+        session.execute(insert(alerts).values(
+            rule="negative_surge", scope="market", key="market", window_start=long_ago,
+            window_end=long_ago + timedelta(hours=1), negative=9, total=10, baseline=0.2, p_value=0.001,
+            odds_ratio=8.0, fired_at=long_ago, last_notified_at=long_ago))
     hourly_before = _scalar(engine, "select sum(total) from sentiment_hourly")
     ticker_before = _scalar(engine, "select sum(total) from ticker_sentiment_hourly")
 

@@ -9,17 +9,19 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from alerts.history import History, keys_of
 from alerts.job import run_detection
 from alerts.slack import ConsoleNotifier, DeliveryPolicy, SlackNotifier, deliver_due, make_client
-from alerts.surge import Thresholds
+from alerts.surge import MARKET_KEY, Thresholds, hour_floor
 from consumers.article import Article
 from model.prediction import Prediction
 from storage import alerts_repo as repo
 from storage.db import make_engine, make_session_factory, upgrade
 from storage.repository import StoredItem, store_batch
+from storage.schema import alert_outbox
 from tests.slack_server import CHANNEL_ID, SlackServer
 
 pytestmark = pytest.mark.integration
@@ -187,7 +189,7 @@ def test_an_outage_loses_nothing_and_recovery_delivers_exactly_once(
     assert (result.sent, result.retried) == (0, 3) and slack.posts() == []
     assert slack.attempts["chat.postMessage"] == 2  # one try + one retry, then the drain stops
     with pg_sessions() as session:
-        pending = repo.outbox_rows(session, "pending")
+        pending = session.execute(select(alert_outbox).where(alert_outbox.c.status == "pending")).all()
     assert len(pending) == 3 and all(r.attempts == 1 for r in pending)
     # Not due yet: the backoff holds it back even though Slack is back.
     slack.outage = False
@@ -214,7 +216,7 @@ def test_a_restart_after_slack_accepted_does_not_send_again(
     assert deliver_due(pg_sessions, n, NOW + FAST.lease + timedelta(seconds=1), FAST).sent == 3
     assert len(slack.posts()) == 3
     with pg_sessions() as session:
-        assert all(a.slack_ts for a in repo.all_alerts(session))
+        assert all(a.slack_ts for a in repo.alerts(session))
 
 
 def test_two_runners_on_one_database_make_one_alert(pg_sessions: sessionmaker[Session]) -> None:
@@ -239,8 +241,8 @@ def test_two_runners_on_one_database_make_one_alert(pg_sessions: sessionmaker[Se
     for t in threads:
         t.join(timeout=60)
     with pg_sessions() as session:
-        alerts = repo.all_alerts(session)
-        outbox = repo.outbox_rows(session)
+        alerts = repo.alerts(session)
+        outbox = session.execute(select(alert_outbox)).all()
     keys = [(a.scope, a.key) for a in alerts]
     assert len(keys) == len(set(keys)) == 3
     assert len(outbox) == 3
@@ -261,11 +263,12 @@ def test_hourly_counts_and_stories(sessions: sessionmaker[Session]) -> None:
     dup = [item(9000, NOW - timedelta(minutes=5), " ROUTINE story 2-0", "negative")]  # same story, other outlet
     store(sessions, base + surge(len(base), n=4) + dup)
     with sessions() as session:
-        counts = repo.hourly_counts(session, NOW - timedelta(hours=3), NOW)
+        history = History.of(repo.load_stories(session, [(NOW - timedelta(hours=3), NOW)]))
         stories = repo.load_stories(session, [(NOW - timedelta(minutes=60), NOW)])
-    market = [c for c in counts if c.scope == "market"]
+    hours = sorted({hour_floor(s.published_at) for s in history.stories})
+    market = [history.hour_counts(h, ("market", MARKET_KEY)) for h in hours]
     assert [c.total for c in market] == [30, 30, 34]
     assert [c.negative for c in market] == [8, 8, 12]
-    assert {c.key for c in counts if c.scope == "ticker"} == {"CTSB"}
+    assert {key for s in history.stories for scope, key in keys_of(s) if scope == "ticker"} == {"CTSB"}
     assert stories[-1].tickers == () and any(s.tickers == ("CTSB",) for s in stories)
     assert all(s.published_at >= NOW - timedelta(minutes=60) for s in stories)

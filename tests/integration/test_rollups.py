@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from storage.current_model import prefer_version
 from storage.db import make_engine, upgrade
+from storage.history import prefer_version
 from storage.repository import StoredItem, store_batch
 from tests.integration.test_storage import make_item
 

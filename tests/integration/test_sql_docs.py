@@ -13,17 +13,16 @@ import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import cast
 
 import pytest
-from sqlalchemy import Engine, Table, insert
+from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
 from monitor.sql_cmd import format_table
+from storage import schema
 from storage.db import make_engine, upgrade
 from storage.readonly import run_read_only
 from storage.rollups import rebuild as rebuild_rollups
-from storage.schema import AlertRow, ArticleRow, ArticleTickerRow, Base, ClassificationRow
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sql.md"
 EXAMPLE = re.compile(r"```sql\n(?P<sql>.*?)```\n+```text\n(?P<result>.*?)```", re.DOTALL)
@@ -97,10 +96,6 @@ def _ts(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-def _table(model: type[Base]) -> Table:
-    return cast(Table, model.__table__)
-
-
 def load_dataset(engine: Engine) -> None:
     """Through the typed tables (their types convert the values the way the product's writes do)."""
     articles, tickers_, classifications = [], [], []
@@ -125,10 +120,10 @@ def load_dataset(engine: Engine) -> None:
                        "fired_at": _ts(fired), "last_notified_at": _ts(fired), "resolved_at": _ts(resolved),
                        "resolved_negative": r_neg, "resolved_total": r_total})
     with engine.begin() as conn:
-        conn.execute(insert(_table(ArticleRow)), articles)
-        conn.execute(insert(_table(ArticleTickerRow)), tickers_)
-        conn.execute(insert(_table(ClassificationRow)), classifications)
-        conn.execute(insert(_table(AlertRow)), alerts)
+        conn.execute(insert(schema.articles), articles)
+        conn.execute(insert(schema.article_tickers), tickers_)
+        conn.execute(insert(schema.classifications), classifications)
+        conn.execute(insert(schema.alerts), alerts)
     # Rows inserted by hand bypass store_batch, which keeps the hourly rollups; recompute them as an operator
     # would after a manual load (`monitor db rebuild-rollups`).
     with Session(engine) as session, session.begin():

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from consumers.article import Article
 from model.prediction import Prediction
+from storage import deadletters
 from storage.db import (
     DatabaseUnavailable,
     SchemaMissing,
@@ -33,18 +34,28 @@ from storage.repository import (
     DeadLetter,
     StoredItem,
     count_articles,
-    count_classifications,
-    count_dead_letters,
-    duplicate_keys,
     most_negative,
     sentiment_counts_by_topic,
     store_batch,
     store_dead_letters,
-    tickers_of,
 )
-from storage.schema import ArticleRow, Base, ClassificationRow, DeadLetterRow
+from storage.schema import articles, classifications, dead_letters, metadata
 
 pytestmark = pytest.mark.integration
+
+
+def count_classifications(session: Session) -> int:
+    return session.scalar(text("SELECT count(*) FROM classifications")) or 0
+
+
+def tickers_of(session: Session, keys: list[str]) -> dict[str, list[str]]:
+    """Stored tickers per article key, from article_tickers (sorted)."""
+    found: dict[str, list[str]] = {key: [] for key in keys}
+    rows = session.execute(text("SELECT a.key, t.ticker FROM articles a JOIN article_tickers t ON t.article_id = a.id "
+                                "WHERE a.key = ANY(:keys) ORDER BY a.key, t.ticker"), {"keys": keys})
+    for key, ticker in rows:
+        found[key].append(ticker)
+    return found
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -107,9 +118,9 @@ def test_storing_a_batch_twice_adds_nothing(pg_session: Session) -> None:
 
     assert count_articles(pg_session) == 10
     assert count_classifications(pg_session) == 10
-    assert duplicate_keys(pg_session) == 0
+    assert pg_session.scalar(text("SELECT count(DISTINCT key) FROM articles")) == 10
     assert tickers_of(pg_session, ["k3"]) == {"k3": ["AAPL", "MSFT"]}
-    row = pg_session.scalars(select(ArticleRow).where(ArticleRow.key == "k3")).one()
+    row = pg_session.execute(select(articles).where(articles.c.key == "k3")).one()
     assert (row.kafka_topic, row.kafka_partition, row.kafka_offset) == ("news", 0, 3)
     assert row.tickers == ["AAPL", "MSFT"]
     assert row.extra == {"desk": "fx"}
@@ -123,7 +134,7 @@ def test_same_key_twice_in_one_batch_is_stored_once(pg_session: Session) -> None
 
     assert count_articles(pg_session) == 2
     assert count_classifications(pg_session) == 2
-    assert pg_session.scalar(select(ArticleRow.title).where(ArticleRow.key == "dup")) == "first copy"
+    assert pg_session.scalar(select(articles.c.title).where(articles.c.key == "dup")) == "first copy"
 
 
 def test_empty_batches_are_fine(pg_session: Session) -> None:
@@ -169,9 +180,9 @@ def test_new_model_version_adds_rows_and_the_view_shows_the_newest(pg_session: S
     store_batch(pg_session, v3, classified_at=T0 + timedelta(hours=1))
     assert current(pg_session, "a")[:2] == ("v3", "neutral")
     old = pg_session.scalars(
-        select(ClassificationRow.sentiment)
-        .join(ArticleRow, ArticleRow.id == ClassificationRow.article_id)
-        .where(ArticleRow.key == "a", ClassificationRow.model_version == "v1")
+        select(classifications.c.sentiment)
+        .join(articles, articles.c.id == classifications.c.article_id)
+        .where(articles.c.key == "a", classifications.c.model_version == "v1")
     ).one()
     assert old == "negative"
 
@@ -232,7 +243,7 @@ def test_published_at_round_trips_as_the_same_instant(pg_session: Session) -> No
     instant = datetime(2024, 3, 1, 23, 30, 15, 123456, tzinfo=timezone(timedelta(hours=-5)))
     store_batch(pg_session, [make_item("tz", published_at=instant)])
 
-    stored = pg_session.scalar(select(ArticleRow.published_at).where(ArticleRow.key == "tz"))
+    stored = pg_session.scalar(select(articles.c.published_at).where(articles.c.key == "tz"))
     assert stored is not None and stored.utcoffset() is not None
     assert stored == instant
 
@@ -245,7 +256,7 @@ def test_naive_datetimes_are_refused(pg_session: Session) -> None:
 def test_deleting_an_article_cascades(pg_session: Session) -> None:
     store_batch(pg_session, [make_item("gone", tickers=("X", "Y")), make_item("kept")])
 
-    pg_session.execute(delete(ArticleRow).where(ArticleRow.key == "gone"))
+    pg_session.execute(delete(articles).where(articles.c.key == "gone"))
 
     assert count_classifications(pg_session) == 1
     assert tickers_of(pg_session, ["gone", "kept"]) == {"gone": [], "kept": ["AAPL"]}
@@ -276,9 +287,9 @@ def test_dead_letters_are_stored_once_per_kafka_position(pg_session: Session) ->
     assert store_dead_letters(pg_session, letters) == 3
     # Redelivery of the Kafka ones is ignored; the position-less one is a new event each time.
     assert store_dead_letters(pg_session, letters) == 1
-    assert count_dead_letters(pg_session) == 4
+    assert sum(deadletters.counts(pg_session)) == 4
 
-    stored = pg_session.scalars(select(DeadLetterRow).where(DeadLetterRow.kafka_offset == 7)).all()
+    stored = pg_session.execute(select(dead_letters).where(dead_letters.c.kafka_offset == 7)).all()
     first = next(row for row in stored if row.kafka_partition == 0)
     assert first.raw == raw  # bytes verbatim, NUL included
     assert first.raw_size == 10_000
@@ -307,7 +318,7 @@ def test_injection_strings_are_stored_verbatim(pg_session: Session) -> None:
 
     assert store_batch(pg_session, [StoredItem(article, prediction)]) == 1
 
-    row = pg_session.scalars(select(ArticleRow)).one()
+    row = pg_session.execute(select(articles)).one()
     assert (row.key, row.title, row.source, row.url, row.body) == (
         article.key,
         article.title,
@@ -317,7 +328,7 @@ def test_injection_strings_are_stored_verbatim(pg_session: Session) -> None:
     )
     assert row.tickers == [hostile, "$(rm -rf /)"]
     assert row.extra == {"html": script, "nested": {"sql": hostile}}
-    assert pg_session.scalars(select(ClassificationRow.highlights)).one() == [hostile, script]
+    assert pg_session.scalars(select(classifications.c.highlights)).one() == [hostile, script]
     assert tickers_of(pg_session, [hostile]) == {hostile: sorted([hostile, "$(rm -rf /)"])}
     assert count_articles(pg_session) == 1  # the table is, of course, still there
 
@@ -327,7 +338,7 @@ def test_unknown_fields_beyond_64_bit_integers_are_kept(pg_session: Session) -> 
     # encoder) stops at 64 bits, so such a batch must take the standard-library route, not fail.
     article = Article(key="big", title="t", published_at=T0, extra={"views": 2**70, "ratio": 0.1, "neg": -(2**64)})
     assert store_batch(pg_session, [StoredItem(article, Prediction("earnings", 0.5, "neutral", 0.9, "v1"))]) == 1
-    assert pg_session.scalars(select(ArticleRow.extra)).one() == {"views": 2**70, "ratio": 0.1, "neg": -(2**64)}
+    assert pg_session.scalars(select(articles.c.extra)).one() == {"views": 2**70, "ratio": 0.1, "neg": -(2**64)}
 
 
 # --- volume ---
@@ -399,7 +410,7 @@ def test_ensure_schema_migrates_when_asked(pg_empty_url: str) -> None:
 def test_models_match_the_migrations(pg_engine: Engine) -> None:
     with pg_engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(context, metadata) == []
 
 
 def test_ensure_schema_reports_an_unreachable_server_as_transient() -> None:

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.policy import Alert, decide
+from alerts.policy import decide
 from alerts.surge import Baseline, Surge, Thresholds
+from storage.alerts_repo import Alert
 
 T = Thresholds(repeat_interval=timedelta(hours=4))
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from math import comb
 import pytest
 
 from alerts.detect import detect, needed_ranges
-from alerts.history import History, Story
+from alerts.history import History
 from alerts.surge import (
     Counts,
     Thresholds,
@@ -28,6 +28,7 @@ from alerts.surge import (
     testable as in_family,
 )
 from alerts.volume import Volume, nb_sf, rate_test
+from storage.alerts_repo import Story
 
 T = Thresholds()
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a Monday
