@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from bench.common import machine, print_machine, summary_line
+from model import checkpoint
 from model.classifier import Classifier
 from model.device import resolve_device
 from model.evaluate import argmax_agreement
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.agreement", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, help="data dir (default: the repository's data/ or $MONITOR_SHARED_DATA)")
-    p.add_argument("--model", type=Path, default=None, help="checkpoint (default: the shipped one)")
+    p.add_argument("--model", type=Path, default=None, help="checkpoint (default: the shipped accurate one)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--precision", choices=["bf16", "auto"], default="bf16",
                    help="the path compared with fp32 (auto: what the device would pick)")
@@ -40,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         print(summary_line("agreement", {"device": args.device, "skipped": str(e)}))
         return 0
     print_machine(machine())
-    reference = Classifier.load(args.model, device="cpu", precision="fp32")
-    fast = Classifier.load(args.model, device=args.device, precision=args.precision)
+    path = args.model or checkpoint.DEFAULT_CHECKPOINT  # one file for both: MONITOR_MODEL=auto would not be
+    reference = Classifier.load(path, device="cpu", precision="fp32")
+    fast = Classifier.load(path, device=args.device, precision=args.precision)
     dev = dev_split(data_dir(args.data))
     figures = {source: argmax_agreement(reference, fast, dev[source]) for source in ("tfn_topic", "tfn_sentiment")}
     print(summary_line("agreement", {

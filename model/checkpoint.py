@@ -21,6 +21,22 @@ from model.tokenize import backbone_dir
 
 BACKBONE = "all-MiniLM-L6-v2"
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "news-classifier.safetensors"
+# The distilled 3-block student (README, model card): shipped only when it met its quality rule on dev.
+FAST_CHECKPOINT = DEFAULT_CHECKPOINT.with_name("news-classifier-fast.safetensors")
+MODEL_CHOICES = ("auto", "fast", "accurate")
+
+
+def pick_shipped(choice: str, bf16_capable: bool, fast_file_exists: bool) -> Path:
+    """Which shipped checkpoint MONITOR_MODEL names. `auto`: the fast one where the numeric path has no bf16
+    units (a CPU without AVX512-BF16 / AMX, or fp32 asked for), since there the accurate model is the
+    bottleneck; the accurate one on a GPU or a bf16 CPU, or when no fast file is shipped. `fast` without the
+    file is a CheckpointError (one line)."""
+    if choice not in MODEL_CHOICES:
+        raise CheckpointError(f"unknown model {choice!r}: use one of {', '.join(MODEL_CHOICES)}")
+    if choice == "fast" and not fast_file_exists:
+        raise CheckpointError(f"MONITOR_MODEL=fast but no fast model is shipped ({FAST_CHECKPOINT} is missing)")
+    fast = choice == "fast" or (choice == "auto" and fast_file_exists and not bf16_capable)
+    return FAST_CHECKPOINT if fast else DEFAULT_CHECKPOINT
 
 
 @dataclass

@@ -118,11 +118,18 @@ class Classifier:
         device: str = "auto",
         precision: str = "auto",
         max_tokens: int | None = None,
+        choice: str = "auto",
     ) -> Classifier:
+        """`path` names any checkpoint; without it `choice` (MONITOR_MODEL: auto, fast, accurate) picks a shipped
+        one for this device and precision (checkpoint.pick_shipped)."""
         use_all_cores()
         dev = resolve_device(device)
-        model, meta = checkpoint.load(Path(path) if path else None)
-        return cls(model, meta, dev, autocast_dtype(dev, precision), max_tokens)
+        dtype = autocast_dtype(dev, precision)
+        if not path:
+            bf16_capable = dev.type == "cuda" or dtype is not None
+            path = checkpoint.pick_shipped(choice, bf16_capable, checkpoint.FAST_CHECKPOINT.is_file())
+        model, meta = checkpoint.load(Path(path))
+        return cls(model, meta, dev, dtype, max_tokens)
 
     @property
     def model_version(self) -> str:
@@ -140,8 +147,18 @@ class Classifier:
         if not texts:
             return []
         encoded = self.tokenizer.encode(texts)
-        out = run(self.model, [e.ids for e in encoded], self.device, self.dtype, batch_size, self.temperatures)
-        return list(self._predictions(encoded, out))
+        # Syndicated stories: texts that clean to the same string get the same answer, computed once.
+        first: dict[str, int] = {}
+        unique: list[Encoded] = []
+        slot: list[int] = []
+        for enc in encoded:
+            if enc.text not in first:
+                first[enc.text] = len(unique)
+                unique.append(enc)
+            slot.append(first[enc.text])
+        out = run(self.model, [e.ids for e in unique], self.device, self.dtype, batch_size, self.temperatures)
+        answers = list(self._predictions(unique, out))
+        return [answers[i] for i in slot]
 
     def _predictions(self, encoded: list[Encoded], out: BatchOutput) -> Iterator[Prediction]:
         topics, sentiments, version = self.meta.topics, self.meta.sentiments, self.meta.model_version

@@ -58,8 +58,9 @@ def evaluate_files(
     sentiment_csv: Path | None = None,
     sentfin_csv: Path | None = None,
     limit: int | None = None,
+    choice: str = "auto",
 ) -> dict[str, Any]:
-    clf = Classifier.load(model_path, device=device)
+    clf = Classifier.load(model_path, device=device, choice=choice)
     out: dict[str, Any] = {"model_version": clf.model_version, "device": str(clf.device), "precision": clf.precision}
     if topic_csv:
         out["topic"] = evaluate_examples(clf, _sample(load_topic_csv(topic_csv), limit))

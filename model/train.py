@@ -14,6 +14,7 @@ initialisation and batch order between ensemble members.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -47,6 +48,7 @@ from model.net import EncoderConfig, NewsClassifier, frozen_parameter_names
 from model.prediction import SENTIMENTS
 from model.tokenize import NewsTokenizer
 
+PICK_SAMPLE = 2000  # train examples that choose a student's blocks
 TINY = EncoderConfig(hidden=32, layers=2, heads=2, intermediate=64, max_positions=128, dropout=0.0)
 
 
@@ -73,6 +75,15 @@ class TrainConfig:
     teachers: tuple[Path, ...] = ()
     distill_weight: float = 0.5  # loss = (1 - w) * cross-entropy + w * T^2 * KL(teachers || student)
     distill_temperature: float = 2.0
+    # Cross-task distillation: each head also matches the teachers on the other task's rows (the sentiment head
+    # on topic rows, the topic head on sentiment rows), so a small student sees the teachers' sentiment on
+    # every train example instead of on the sentiment rows alone. Off: plain per-task distillation.
+    distill_all_rows: bool = False
+    # A smaller student: this many encoder blocks, initialised (blocks, embedding norm, heads) from chosen
+    # blocks of `init_from`, a trained checkpoint; `init_blocks` None picks them (pick_blocks).
+    layers: int | None = None
+    init_from: Path | None = None
+    init_blocks: tuple[int, ...] | None = None
     # SEntFiN trains its own sentiment head (see EncoderConfig). Off: tried on 2026-11-25, tfn sentiment dev
     # accuracy after 4 epochs was 0.850 with it against 0.861 without.
     sentfin_own_head: bool = False
@@ -155,6 +166,70 @@ def param_groups(model: NewsClassifier, cfg: TrainConfig) -> list[dict[str, Any]
     return [{"params": ps, "lr": lr, "weight_decay": wd, "base_lr": lr} for (lr, wd), ps in groups.items()]
 
 
+def student_from(
+    source: NewsClassifier, blocks: tuple[int, ...], aux_sentiment_head: bool = False,
+) -> NewsClassifier:
+    """A classifier with only `blocks` of `source`'s encoder (in their order), and its embeddings and heads:
+    DistilBERT's initialisation (Sanh et al. 2019) from a trained model rather than from the backbone."""
+    cfg = replace(source.cfg, layers=len(blocks), aux_sentiment_head=aux_sentiment_head)
+    student = NewsClassifier(cfg)
+    state = {}
+    for name, t in source.state_dict().items():
+        if name.startswith("blocks."):
+            i, rest = name.split(".", 2)[1:]
+            if int(i) in blocks:
+                state[f"blocks.{blocks.index(int(i))}.{rest}"] = t
+        elif not name.startswith("aux_sentiment_head."):
+            state[name] = t
+    missing, unexpected = student.load_state_dict(state, strict=False)
+    assert not unexpected, unexpected
+    assert all(name.startswith("aux_sentiment_head.") for name in missing), missing
+    return student
+
+
+def pick_blocks(
+    source: NewsClassifier, layers: int, ids: list[list[int]], device: torch.device, dtype: torch.dtype | None,
+) -> tuple[tuple[int, ...], float]:
+    """The `layers` blocks of `source` (in order) whose untrained student agrees most with `source` on `ids`
+    (mean of topic and sentiment argmax agreement), and that agreement. Every subset is tried: 20 for 3 of 6."""
+    full = run(source.to(device), ids, device, dtype, batch_size=256)
+    best: tuple[tuple[int, ...], float] = ((), -1.0)
+    for blocks in itertools.combinations(range(source.cfg.layers), layers):
+        out = run(student_from(source, blocks).to(device), ids, device, dtype, batch_size=256)
+        agree = float(np.mean([
+            (out.topic_probs.argmax(1) == full.topic_probs.argmax(1)).mean(),
+            (out.sentiment_probs.argmax(1) == full.sentiment_probs.argmax(1)).mean(),
+        ]))
+        print(f"blocks {blocks}: argmax agreement with {source.cfg.layers} blocks {agree:.4f}")
+        if agree > best[1]:
+            best = (blocks, agree)
+    return best
+
+
+def initial_model(cfg: TrainConfig, enc_cfg: EncoderConfig, ids: list[list[int]], device: torch.device,
+                  dtype: torch.dtype | None) -> tuple[NewsClassifier, tuple[int, ...] | None]:
+    """The model training starts from: the backbone (or a tiny random one), or a student of `init_from`; and
+    the blocks of `init_from` it took (None without one)."""
+    if cfg.init_from is None:
+        base = NewsClassifier(enc_cfg) if cfg.tiny else checkpoint.pretrained_model(enc_cfg)
+        if cfg.layers is None or cfg.layers == base.cfg.layers:
+            return base, None
+        return student_from(base, tuple(range(cfg.layers)), enc_cfg.aux_sentiment_head), None  # the lowest blocks
+    source, _ = checkpoint.load(cfg.init_from)
+    n = source.cfg.layers
+    layers = cfg.layers or n
+    if layers > n:
+        raise ValueError(f"{layers} layers: {cfg.init_from} has only {n} blocks")
+    blocks = cfg.init_blocks
+    if blocks is None:
+        sample = random.Random(cfg.seed).sample(range(len(ids)), min(PICK_SAMPLE, len(ids)))
+        blocks, agree = pick_blocks(source, layers, [ids[i] for i in sample], device, dtype)
+        print(f"student initialised from blocks {blocks} of {cfg.init_from} (agreement {agree:.4f})")
+    elif len(blocks) != layers or list(blocks) != sorted(set(blocks)) or not 0 <= blocks[0] <= blocks[-1] < n:
+        raise ValueError(f"init blocks {blocks}: need {layers} distinct increasing block numbers of 0..{n - 1}")
+    return student_from(source.cpu(), tuple(blocks), enc_cfg.aux_sentiment_head), tuple(blocks)
+
+
 def batches(ids: list[list[int]], batch_size: int, rng: random.Random) -> list[list[int]]:
     """Shuffled, then sorted by length inside chunks of 50 batches: mixed tasks, little padding."""
     order = list(range(len(ids)))
@@ -180,7 +255,8 @@ def teacher_targets(
     dtype: torch.dtype | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The teachers' averaged topic and sentiment probabilities at the distillation temperature, one row per
-    train example (both heads for every example; each row's own task picks its half)."""
+    train example (both heads for every example; each row's own task picks its half, and with
+    `distill_all_rows` the other half teaches the other head)."""
     topic: torch.Tensor | None = None
     sentiment: torch.Tensor | None = None
     t = cfg.distill_temperature
@@ -251,7 +327,21 @@ def train(cfg: TrainConfig) -> TrainResult:
     labels = torch.tensor([e.label for e in train_ex])
 
     enc_cfg = replace(TINY if cfg.tiny else EncoderConfig(), aux_sentiment_head=cfg.sentfin_own_head)
-    model = NewsClassifier(enc_cfg) if cfg.tiny else checkpoint.pretrained_model(enc_cfg)
+    meta = checkpoint.CheckpointMeta(
+        config=enc_cfg,
+        topics=topics,
+        sentiments=list(SENTIMENTS),
+        model_version=cfg.model_version,
+        backbone=None if cfg.tiny else checkpoint.BACKBONE,
+        train_files={
+            p.name: sha256_file(p) for p in (cfg.topic_csv, cfg.sentiment_csv, cfg.sentfin_csv) if p
+        },
+    )
+    if cfg.init_from is not None:  # its weights saw the train files: same rules as a teacher's
+        check_teacher(cfg.init_from, checkpoint.read_meta(cfg.init_from), meta, cfg)
+    model, blocks = initial_model(cfg, enc_cfg, ids, device, dtype)
+    cfg = replace(cfg, init_blocks=blocks)  # the report says which blocks were picked
+    enc_cfg = meta.config = model.cfg
     model.to(device).train()
     w_topic = class_weights(train_ex, "topic", enc_cfg.n_topics).to(device)
     w_sent = class_weights(train_ex, "sentiment", enc_cfg.n_sentiments).to(device)
@@ -268,16 +358,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     best: dict[str, Any] = {}
     best_score = -1.0
     step = 0
-    meta = checkpoint.CheckpointMeta(
-        config=enc_cfg,
-        topics=topics,
-        sentiments=list(SENTIMENTS),
-        model_version=cfg.model_version,
-        backbone=None if cfg.tiny else checkpoint.BACKBONE,
-        train_files={
-            p.name: sha256_file(p) for p in (cfg.topic_csv, cfg.sentiment_csv, cfg.sentfin_csv) if p
-        },
-    )
     soft: tuple[torch.Tensor, torch.Tensor] | None = None
     if cfg.teachers:
         soft = teacher_targets(cfg, ids, meta, device, dtype)
@@ -314,6 +394,13 @@ def train(cfg: TrainConfig) -> TrainResult:
                             task_loss = ((1 - cfg.distill_weight) * task_loss
                                          + cfg.distill_weight * distill_loss(logits, targets, cfg.distill_temperature))
                         loss = loss + task_loss * rows.float().mean()  # each task weighted by its share of the batch
+                    other = ~rows
+                    if soft is not None and cfg.distill_all_rows and h < 2 and other.any():
+                        # the teachers' view of this head on the other task's rows: soft targets only
+                        logits, _ = module(states[other], pad[other])
+                        targets = soft[h][batch][other.cpu()].to(device)
+                        kl = distill_loss(logits, targets, cfg.distill_temperature)
+                        loss = loss + cfg.distill_weight * kl * other.float().mean()
             optim.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -59,10 +59,11 @@ def embedded_database(settings: Settings, name: str) -> Settings:
     return settings.model_copy(update={"database_url": SecretStr(start(settings.embedded_data_dir, name, fresh=True))})
 
 
-def load_classifier(settings: Settings, device: str | None = None) -> Any:
+def load_classifier(settings: Settings, device: str | None = None, precision: str = "auto") -> Any:
     from model.classifier import Classifier
 
-    clf = Classifier.load(settings.model_path, device=device or settings.device, max_tokens=settings.max_tokens)
+    clf = Classifier.load(settings.model_path, device=device or settings.device, precision=precision,
+                          max_tokens=settings.max_tokens, choice=settings.model)
     log.info("model %s on %s (%s)", clf.model_version, clf.device, clf.precision)
     return clf
 

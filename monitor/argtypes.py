@@ -25,6 +25,17 @@ def positive_int(value: str) -> int:
     return n
 
 
+def block_list(value: str) -> tuple[int, ...]:
+    """'0,3,5' -> (0, 3, 5): distinct block indices in increasing order."""
+    try:
+        blocks = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected block numbers like 0,3,5, got {value[:40]!r}") from None
+    if any(b < 0 for b in blocks) or list(blocks) != sorted(set(blocks)):
+        raise argparse.ArgumentTypeError(f"expected distinct increasing block numbers from 0, got {value[:40]!r}")
+    return blocks
+
+
 def _finite(value: str) -> float:
     try:
         x = float(value)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from monitor import labelled_data
-from monitor.argtypes import positive_float, positive_int, unit_interval
+from monitor.argtypes import block_list, positive_float, positive_int, unit_interval
 from monitor.backtest_cmd import add_backtest_parser
 from monitor.breaker import CircuitOpen
 from monitor.config import ConfigError, Settings, load_settings
@@ -228,7 +228,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from monitor import app
 
     settings = _settings(args)
-    classifier = app.load_classifier(settings, device=args.device)
+    classifier = app.load_classifier(settings, device=args.device, precision=args.precision)
     out: TextIO = sys.stdout
     # Bytes, not text: a line that is not UTF-8 must be that line's error, not a decode error for the stream.
     lines = _classify_lines(bounded_lines(sys.stdin.buffer, settings.max_message_bytes), settings.max_message_bytes)
@@ -265,7 +265,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.classes = args.classes or data / labelled_data.TOPIC_CLASSES
     for p in (args.topic_csv, args.sentiment_csv, args.sentfin_csv, args.classes):
         _existing_file(p)
-    for teacher in args.teacher:
+    if args.init_blocks and not args.init_from:
+        raise UserError("--init-blocks names blocks of --init-from: give both")
+    for teacher in [*args.teacher, *([args.init_from] if args.init_from else [])]:
         _existing_file(teacher)
     cfg = TrainConfig(
         topic_csv=args.topic_csv, sentiment_csv=args.sentiment_csv, sentfin_csv=args.sentfin_csv,
@@ -273,7 +275,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         lr=args.lr, seed=args.seed, device=args.device or "auto", tiny=args.tiny, limit=args.limit,
         sentfin_own_head=args.sentfin_own_head, split_seed=args.split_seed,
         teachers=tuple(args.teacher), distill_weight=args.distill_weight,
-        distill_temperature=args.distill_temperature,
+        distill_temperature=args.distill_temperature, distill_all_rows=args.distill_all_rows,
+        layers=args.layers, init_from=args.init_from, init_blocks=args.init_blocks,
         max_steps=args.max_steps, **({"model_version": args.model_version} if args.model_version else {}),
     )
     result = train(cfg)
@@ -292,7 +295,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if p:
             _existing_file(p)
     report = evaluate_files(
-        model_path=settings.model_path, device=settings.device, topic_csv=args.topic_csv,
+        model_path=settings.model_path, choice=settings.model, device=settings.device, topic_csv=args.topic_csv,
         sentiment_csv=args.sentiment_csv, sentfin_csv=args.sentfin_csv, limit=args.limit,
     )
     print_table(report)
@@ -338,7 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     classify = sub.add_parser("classify", help="JSON lines on stdin -> JSON lines on stdout")
     classify.add_argument("--batch-size", type=positive_int, default=64)
     classify.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    classify.add_argument("--model", type=Path, help="checkpoint (default: the shipped one)")
+    classify.add_argument("--model", type=Path, help="checkpoint (default: the shipped one MONITOR_MODEL picks)")
+    classify.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                          help="auto: bf16 on a GPU or a CPU with bf16 units, else fp32")
     classify.set_defaults(fn=cmd_classify)
 
     train = sub.add_parser("train", help="fine-tune the classifier on labelled CSVs")
@@ -359,6 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--distill-weight", type=unit_interval, default=0.5,
                        help="share of the loss that matches the teachers (default 0.5)")
     train.add_argument("--distill-temperature", type=positive_float, default=2.0)
+    train.add_argument("--distill-all-rows", action="store_true",
+                       help="each head also matches the teachers on the other task's rows (cross-task distillation)")
+    train.add_argument("--layers", type=positive_int, help="encoder blocks of the student (default: all 6)")
+    train.add_argument("--init-from", type=Path,
+                       help="trained checkpoint whose blocks, embedding norm and heads start the student")
+    train.add_argument("--init-blocks", type=block_list,
+                       help="which blocks of --init-from, e.g. 0,3,5 (default: the subset that agrees most with it)")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"])
     train.add_argument("--model-version")
     train.add_argument("--sentfin-own-head", action="store_true", help="train SEntFiN on its own sentiment head")

@@ -54,7 +54,10 @@ class Settings(BaseSettings):
     invalid_window_messages: int = Field(1000, ge=1)
     invalid_min_messages: int = Field(100, ge=1)
 
-    model_path: Path | None = None  # None: the checkpoint shipped inside the package
+    model_path: Path | None = None  # None: a checkpoint shipped inside the package, chosen by `model`
+    # Which shipped checkpoint (model.checkpoint.pick_shipped): auto = the fast one on a CPU without bf16 units
+    # (when one is shipped), the accurate one on a GPU or a bf16 CPU. MONITOR_MODEL_PATH overrides it.
+    model: Literal["auto", "fast", "accurate"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     model_batch_size: int = Field(128, ge=1)
     max_tokens: int = Field(128, ge=8, le=512)

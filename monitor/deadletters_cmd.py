@@ -51,7 +51,8 @@ def _printable(text: str, limit: int) -> str:
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     from monitor import app
-    from storage.deadletters import counts, recent
+    from storage.repository import dead_letter_counts as counts
+    from storage.repository import recent_dead_letters as recent
 
     database = app.open_database(settings)
     letters = database.read(lambda s: recent(s, limit=args.limit, include_replayed=args.all))
@@ -90,8 +91,8 @@ class _LetterRecord:
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from monitor import app
-    from storage.deadletters import StoredDeadLetter, mark_replayed, pending_after
-    from storage.repository import store_batch
+    from storage.repository import StoredDeadLetter, mark_replayed, store_batch
+    from storage.repository import pending_dead_letters as pending_after
 
     product = app.build(settings)
     database, pipeline = product.database, product.pipeline

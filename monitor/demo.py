@@ -101,11 +101,10 @@ def _ops_server(product: app.Product, daemon: object) -> Any:
 
 def _print_summary(database: app.Database, consumed: int, elapsed: float, version: str, s: Settings,
                    embedded: bool) -> None:
-    from storage import deadletters
     from storage import repository as repo
 
     articles = database.read(repo.count_articles)
-    dead = sum(database.read(deadletters.counts))  # pending and replayed
+    dead = sum(database.read(repo.dead_letter_counts))  # pending and replayed
     rows = database.read(repo.sentiment_counts_by_topic)
     worst_all = database.read(lambda session: repo.most_negative(session, 60))
     distinct: dict[str, tuple[str, str | None, float]] = {}

@@ -1,8 +1,5 @@
-"""Reads and writes of surge detection: stories, alerts, the delivery outbox, the job lock.
-
-Like ``repository``: every function takes a ``Session`` and never commits; the caller owns the transaction.
-``Story`` and ``Alert`` are born here and used as they are by ``alerts`` (storage is below alerts).
-"""
+"""Reads and writes of surge detection: stories, alerts, the delivery outbox, the job lock. Every function takes a
+``Session`` and never commits. ``Story`` and ``Alert`` are born here and used as they are by ``alerts``."""
 
 from __future__ import annotations
 
@@ -86,9 +83,8 @@ _OUTBOX_COLUMNS = record_columns(alert_outbox, OutboxRecord)
 
 
 def try_lock(session: Session, lock_id: str = DETECTION_LOCK_ID) -> bool:
-    """Become this job's runner for the transaction if nobody is: a row lock on the job's row of job_leaders,
-    released at commit or rollback. Not an advisory lock: any reader could take one and hold the job off for good,
-    while a row lock needs UPDATE privilege, which monitor_reader lacks."""
+    """Become this job's runner for the transaction if nobody is: a row lock on its job_leaders row. Not an advisory
+    lock, which any reader could take to hold the job off for good: a row lock needs UPDATE, which readers lack."""
     # The row comes with migration 0006; one deleted by hand is put back rather than skipping for ever.
     session.execute(insert(job_leaders).values(job=lock_id).on_conflict_do_nothing())
     claim = select(job_leaders.c.job).where(job_leaders.c.job == lock_id).with_for_update(skip_locked=True)
@@ -126,16 +122,14 @@ def get_alert(session: Session, alert_id: int) -> Alert | None:
 
 
 def insert_alert(session: Session, alert: Alert) -> int | None:
-    """Open ``alert`` (its id is ignored); None if one already exists for this (rule, scope, key, window) or is
-    open for the key."""
+    """Open ``alert`` (its id is ignored); None if its (rule, scope, key, window) exists or its key has an open one."""
     values = {f.name: getattr(alert, f.name) for f in fields(Alert) if f.name != "id"}
     stmt = insert(_ALERTS).values(values).on_conflict_do_nothing().returning(_ALERTS.c.id)
     return session.execute(stmt).scalar()
 
 
 def update_alert(session: Session, alert_id: int, *, open_only: bool = False, **values: Any) -> bool:
-    """Set columns of one alert; False if none changed (with ``open_only``: it was already resolved, another run
-    got there first)."""
+    """Set columns of one alert; False if none changed (``open_only``: already resolved, another run was first)."""
     stmt = update(_ALERTS).where(_ALERTS.c.id == alert_id).values(values)
     if open_only:
         stmt = stmt.where(_ALERTS.c.resolved_at.is_(None))
@@ -154,21 +148,16 @@ def enqueue(
 
 
 def claim_due(session: Session, now: datetime, limit: int, lease: timedelta) -> list[OutboxRecord]:
-    """Claim due deliveries, oldest first (a thread's first message before its replies): pending ones whose time
-    came, and 'sending' ones claimed over ``lease`` ago (their claimer died; see ``alerts.slack``). They become
-    'sending' with one more attempt; SKIP LOCKED: two daemons never claim the same row."""
-    due = or_(
-        and_(alert_outbox.c.status == "pending", alert_outbox.c.next_attempt_at <= now),
-        and_(alert_outbox.c.status == "sending", alert_outbox.c.claimed_at <= now - lease),
-    )
-    stmt = select(*_OUTBOX_COLUMNS).where(due).order_by(alert_outbox.c.id).limit(limit)
-    stmt = stmt.with_for_update(skip_locked=True)
+    """Claim due deliveries, oldest first (a thread's first message before its replies), and ones claimed over
+    ``lease`` ago (their claimer died); SKIP LOCKED: two daemons never claim the same row."""
+    c = alert_outbox.c
+    due = or_(and_(c.status == "pending", c.next_attempt_at <= now),
+              and_(c.status == "sending", c.claimed_at <= now - lease))
+    stmt = select(*_OUTBOX_COLUMNS).where(due).order_by(c.id).limit(limit).with_for_update(skip_locked=True)
     rows = [OutboxRecord(*row) for row in session.execute(stmt)]
     if rows:
-        session.execute(
-            update(alert_outbox).where(alert_outbox.c.id.in_([r.id for r in rows]))
-            .values(status="sending", claimed_at=now, attempts=alert_outbox.c.attempts + 1)
-        )
+        session.execute(update(alert_outbox).where(c.id.in_([r.id for r in rows]))
+                        .values(status="sending", claimed_at=now, attempts=c.attempts + 1))
     return rows
 
 
@@ -189,6 +178,5 @@ def mark_retry(session: Session, outbox_id: int, error: str, next_attempt_at: da
 
 def published_range(session: Session) -> tuple[datetime | None, datetime | None]:
     """The first and last published_at of the stored articles (None, None when there are none)."""
-    published_at = articles.c.published_at
-    first, last = session.execute(select(func.min(published_at), func.max(published_at))).one()
+    first, last = session.execute(select(func.min(articles.c.published_at), func.max(articles.c.published_at))).one()
     return first, last

@@ -1,11 +1,8 @@
 """Every batch write: one fixed statement per table, the batch bound as one JSON document.
 
-SQLAlchemy's executemany would render a multi-row ``INSERT ... VALUES`` whose text changes with the row count, so
-PostgreSQL parses and plans it again for every batch; ``INSERT ... SELECT FROM json_to_recordset(:rows)`` is one
-text that psycopg prepares once per connection. One JSON document rather than one array per column: psycopg
-escapes array elements in Python, while orjson and PostgreSQL's JSON parser are C (README performance table).
-The record types are the table's own column types, so a column is declared once. Rows are inserted in batch
-order (``WITH ORDINALITY``), so ids follow Kafka order.
+A multi-row ``INSERT ... VALUES`` changes text with the row count and is planned again every batch; ``INSERT ...
+SELECT FROM json_to_recordset(:rows)`` is one text, prepared once per connection. JSON rather than one array per
+column: psycopg escapes arrays in Python, orjson and PostgreSQL's JSON parser are C (README performance table).
 """
 
 from __future__ import annotations
@@ -26,8 +23,8 @@ _DIALECT = postgresql.dialect()
 
 
 def statement(table: Table, tail: str, result: str | None = None, generated: Sequence[str] = ()) -> TextClause:
-    """``INSERT INTO table (every column but the ``generated`` ones) SELECT ... FROM :rows ... tail`` (ON CONFLICT,
-    RETURNING); with ``result``, a query over the written rows (CTE ``written``) that returns one value."""
+    """``INSERT INTO table (all but ``generated`` columns) SELECT ... FROM :rows ... tail`` in batch order, so ids
+    follow Kafka order; with ``result``, a query over the written rows (CTE ``written``) that returns one value."""
     columns = [c.name for c in table.columns if c.name not in generated]
     names = ", ".join(columns)
     types = ", ".join(f"{c} {table.c[c].type.compile(dialect=_DIALECT)}" for c in columns)

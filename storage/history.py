@@ -1,16 +1,11 @@
-"""Stored history over time (`monitor reclassify`, `model`, `prune`): what reclassify still has to do, which model
-version the views prefer, and what prune removes.
-
-Reclassify and prune work in chunks in article id order, one transaction per chunk (the caller commits), so a run
-can be interrupted anywhere and resumed. The preferred version (table ``current_model``; NULL: each article's newest
-classification) is kept in the database because analysts read the views from psql, where no process environment
-exists.
-"""
+"""Stored history over time (`monitor reclassify`, `model`, `prune`). Reclassify and prune work in chunks in article
+id order, one transaction per chunk (the caller commits), so a run can be interrupted anywhere and resumed."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Select, delete, exists, func, select, update
 from sqlalchemy.orm import Session
@@ -26,10 +21,10 @@ class StoredText:
     text: str
 
 
-def _pending(version: str, since: datetime, until: datetime | None) -> Select[tuple[int]]:
+def _pending(version: str, since: datetime, until: datetime | None, *columns: Any) -> Select[Any]:
     a = articles.c
     done = exists().where(classifications.c.article_id == a.id, classifications.c.model_version == version)
-    stmt = select(a.id).where(a.published_at >= since, ~done)
+    stmt = select(*(columns or (a.id,))).where(a.published_at >= since, ~done)
     return stmt if until is None else stmt.where(a.published_at < until)
 
 
@@ -42,12 +37,9 @@ def next_unclassified(
     session: Session, version: str, since: datetime, until: datetime | None, *, after_id: int, limit: int
 ) -> list[StoredText]:
     """The next ``limit`` such articles with id > ``after_id``, in id order, with the text the model reads."""
-    ids = _pending(version, since, until).where(articles.c.id > after_id).order_by(articles.c.id).limit(limit)
-    rows = session.execute(
-        select(articles.c.id, articles.c.title, articles.c.body)
-        .where(articles.c.id.in_(ids.scalar_subquery()))
-        .order_by(articles.c.id)
-    )
+    a = articles.c
+    rows = session.execute(_pending(version, since, until, a.id, a.title, a.body).where(a.id > after_id)
+                           .order_by(a.id).limit(limit))
     return [StoredText(article_id, classifier_text(title, body)) for article_id, title, body in rows]
 
 
@@ -70,9 +62,8 @@ def count_older(session: Session, cutoff: datetime) -> PruneCounts:
 
 
 def prune_chunk(session: Session, cutoff: datetime, limit: int) -> PruneCounts:
-    """Delete up to ``limit`` articles published before ``cutoff``, with their classifications and tickers.
-    Alerts, dead letters and the rollups stay: the rollups keep counting pruned hours, so the baseline and
-    analysts see a year back without the articles."""
+    """Delete up to ``limit`` articles published before ``cutoff``, with their classifications and tickers. The
+    rollups keep counting pruned hours, so the baseline and analysts see a year back without the articles."""
     ids = session.scalars(select(articles.c.id).where(articles.c.published_at < cutoff).order_by(articles.c.id)
                           .limit(limit)).all()
     return PruneCounts(*(session.execute(delete(table).where(table.c[column].in_(ids))).rowcount  # type: ignore[attr-defined]
@@ -107,9 +98,8 @@ def model_versions(session: Session) -> list[ModelVersion]:
 
 
 def prefer_version(session: Session, version: str | None) -> None:
-    """Make ``version`` (None: newest per article) what the views show, and rebuild the rollups to match. Run it
-    while no ``monitor reclassify`` writes: a batch stored meanwhile could be counted by the old rule (``monitor db
-    rebuild-rollups`` repairs that)."""
+    """Make ``version`` (None: newest per article) what the views show, and rebuild the rollups to match. A batch
+    that ``monitor reclassify`` stores meanwhile may be counted by the old rule (``monitor db rebuild-rollups``)."""
     if version is not None:
         known = select(classifications.c.id).where(classifications.c.model_version == version).exists()
         if not session.scalar(select(known)):

@@ -1,16 +1,11 @@
-"""Analysts' ad-hoc SQL (``monitor sql``): one query, read-only, with bounded time, whoever connects.
-
-Three layers, none trusted alone and each tested alone (issue 13, docs/sql.md): ``storage.sql_gate`` parses the
-text with PostgreSQL's grammar first; PostgreSQL runs what passes in a ``READ ONLY`` transaction, always rolled
-back, with ``SET LOCAL`` timeouts and ``SET LOCAL ROLE monitor_reader`` (whatever the gate misses runs with a
-reader's rights); migration 0006 takes rights away from that role. A *superuser* session could switch the role
-back with ``set_config``, which only the gate stops: docker-compose connects as a non-superuser for that reason.
-"""
+"""Analysts' ad-hoc SQL (``monitor sql``): one query, read-only, with bounded time. Three layers, each tested
+alone (docs/sql.md): the parser gate (``storage.sql_gate``), then a ``READ ONLY`` transaction, always rolled back,
+with ``SET LOCAL`` timeouts and ``SET LOCAL ROLE monitor_reader`` (rights taken away by migration 0006)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 from psycopg import errors as pg
@@ -42,18 +37,11 @@ MAX_RESULT_BYTES = 256 * 1024 * 1024
 _FETCH_ROWS = 1_000  # rows per chunk from the server
 _VALUE_OVERHEAD = 16  # bytes counted for a non-text value (a number, a time, None)
 
-ROLE_MISSING_MESSAGE = (f"the read-only role {READER_ROLE} does not exist in this database's server: run "
-                        "`monitor db upgrade` (migration 0003 creates it, 0006 hardens it)")
-
 
 def run_read_only(engine: Engine, sql: str, timeout_ms: int,
                   max_rows: int = DEFAULT_MAX_ROWS) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run one query read-only; return its column names and rows (both empty for a statement that
-    returns no rows). Raises ``QueryRefused``, ``QueryTimeout`` or ``QueryError`` (also for a result of
-    more than ``max_rows`` rows or ``MAX_RESULT_BYTES`` bytes); nothing is changed."""
-    _check_timeout(timeout_ms)
-    if not sql.strip():
-        raise QueryError("empty query")
+    """Run one query read-only; return its column names and rows. Raises ``QueryRefused``, ``QueryTimeout`` or
+    ``QueryError`` (also for a result over ``max_rows`` rows or ``MAX_RESULT_BYTES`` bytes); nothing is changed."""
     try:
         check_query(sql)
     except GateRefusal as exc:
@@ -67,7 +55,8 @@ def run_unchecked(engine: Engine, sql: str, timeout_ms: int,
                   max_rows: int = DEFAULT_MAX_ROWS) -> tuple[list[str], list[tuple[Any, ...]]]:
     """The database layers alone, without the parser gate: for ``run_read_only`` and for the tests that
     show those layers hold by themselves. Do not call it with text that did not pass the gate."""
-    _check_timeout(timeout_ms)
+    if not 1 <= timeout_ms <= MAX_TIMEOUT_MS:
+        raise ValueError(f"timeout must be 1 to {MAX_TIMEOUT_MS} ms, got {timeout_ms}")
     if max_rows < 1:
         raise ValueError(f"max_rows must be at least 1, got {max_rows}")
     # engine.connect(), not raw_connection(): a failure to connect comes wrapped as SQLAlchemy's
@@ -90,23 +79,14 @@ def run_unchecked(engine: Engine, sql: str, timeout_ms: int,
                         stream.close()  # type: ignore[attr-defined]
                     return ([d.name for d in cur.description], rows) if cur.description else ([], [])
                 except psycopg.Error as exc:
-                    error = _query_error(exc, timeout_ms)
-                    if isinstance(error, DatabaseUnavailable):
-                        raise error from exc  # storage.db.is_transient follows the cause
-                    raise error from None
+                    _raise_query_error(exc, timeout_ms)
         finally:
             if not conn.closed:
                 conn.rollback()  # read-only anyway; never leave a transaction open on a pooled connection
 
 
-def _check_timeout(timeout_ms: int) -> None:
-    if not 1 <= timeout_ms <= MAX_TIMEOUT_MS:
-        raise ValueError(f"timeout must be 1 to {MAX_TIMEOUT_MS} ms, got {timeout_ms}")
-
-
 def _collect_bounded(rows: Iterable[Any], max_rows: int) -> list[tuple[Any, ...]]:
-    """Every row; ``QueryError`` as soon as the result passes ``max_rows`` rows or ``MAX_RESULT_BYTES`` (text
-    and bytes counted by length)."""
+    """Every row; ``QueryError`` as soon as the result passes ``max_rows`` rows or ``MAX_RESULT_BYTES`` bytes."""
     collected: list[tuple[Any, ...]] = []
     size = 0
     for row in rows:
@@ -139,33 +119,32 @@ def _enter_reader_transaction(cur: psycopg.Cursor[Any], timeout_ms: int) -> None
         cur.execute(f"SET LOCAL ROLE {READER_ROLE}")
     except psycopg.Error as exc:
         if isinstance(exc, pg.InvalidParameterValue) and "does not exist" in str(exc):
-            raise QueryError(ROLE_MISSING_MESSAGE) from None
+            raise QueryError(f"the read-only role {READER_ROLE} does not exist in this database's server: run "
+                             "`monitor db upgrade` (migration 0003 creates it, 0006 hardens it)") from None
         if isinstance(exc, pg.InsufficientPrivilege):
             raise QueryError(
                 f"this database user may not SET ROLE {READER_ROLE}: run `monitor db upgrade` as it, or "
                 f"GRANT {READER_ROLE} TO it") from None
-        if isinstance(exc, psycopg.OperationalError):
-            raise DatabaseUnavailable(f"database unavailable: {first_line(exc)}") from exc
-        raise QueryError(first_line(exc)) from None
+        _raise_query_error(exc, timeout_ms)
     cur.execute("SELECT current_user")
     row = cur.fetchone()
     if row is None or row[0] != READER_ROLE:  # belt and braces: never run the query as anyone else
         raise QueryError(f"could not switch to the role {READER_ROLE}")
 
 
-def _query_error(exc: psycopg.Error, timeout_ms: int) -> Exception:
+def _raise_query_error(exc: psycopg.Error, timeout_ms: int) -> NoReturn:
     if isinstance(exc, pg.QueryCanceled):  # statement_timeout
-        return QueryTimeout(f"query cancelled after the {timeout_ms} ms statement timeout")
+        raise QueryTimeout(f"query cancelled after the {timeout_ms} ms statement timeout") from None
     if isinstance(exc, pg.LockNotAvailable):  # lock_timeout
-        return QueryTimeout(f"query cancelled: waited {timeout_ms} ms for a lock (lock timeout)")
+        raise QueryTimeout(f"query cancelled: waited {timeout_ms} ms for a lock (lock timeout)") from None
     if isinstance(exc, pg.ReadOnlySqlTransaction | pg.InsufficientPrivilege) or (
         # PostgreSQL 18 (the embedded server) refuses to RESET transaction_read_only at all; 15 got as far as the
         # write, a read-only violation
         isinstance(exc, pg.FeatureNotSupported) and "transaction_read_only" in str(exc)
     ):
-        return QueryRefused(f"refused, monitor sql is read-only: {first_line(exc)}")
+        raise QueryRefused(f"refused, monitor sql is read-only: {first_line(exc)}") from None
     if "multiple commands" in str(exc):
-        return QueryRefused("one statement at a time, please")
-    if isinstance(exc, psycopg.OperationalError):  # connection lost, server shutting down and the like
-        return DatabaseUnavailable(f"database unavailable: {first_line(exc)}")
-    return QueryError(first_line(exc))
+        raise QueryRefused("one statement at a time, please") from None
+    if isinstance(exc, psycopg.OperationalError):  # connection lost and the like: is_transient follows the cause
+        raise DatabaseUnavailable(f"database unavailable: {first_line(exc)}") from exc
+    raise QueryError(first_line(exc)) from None

@@ -1,9 +1,5 @@
-"""Writing batches and reading results back.
-
-Every function takes a ``Session`` and never commits: the caller owns the transaction (one per batch), so
-"store the batch, then commit Kafka offsets" stays one decision in one place (DESIGN §5.2). Writes are
-idempotent (Kafka redelivers) and one fixed statement per table whatever the batch size (storage/bulk.py).
-"""
+"""Writing batches and dead letters, and reading them back. Every function takes a ``Session`` and never commits:
+the caller owns the transaction, so "store the batch, then commit Kafka offsets" is one decision (DESIGN §5.2)."""
 
 from __future__ import annotations
 
@@ -13,12 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, text
+from sqlalchemy import case, func, select, text, update
 from sqlalchemy.orm import Session
 
 from consumers.article import Article
 from model.prediction import Prediction
-from storage import bulk, rollups
+from storage import bulk, rollups, schema
 from storage.schema import SENTIMENT_VALUES, article_sentiment, article_tickers, articles, classifications, dead_letters
 
 # Each returns what it wrote as one value: {key: id} of the new articles, the article ids of new classifications,
@@ -59,12 +55,9 @@ class DeadLetter:
 
 
 def store_batch(session: Session, items: Sequence[StoredItem], *, classified_at: datetime | None = None) -> int:
-    """Store articles and their classifications, and move the hourly rollups; return how many articles were new.
-
-    An article (key) or classification (article, model_version) already stored is left as it was, and a key
-    repeated in the batch is stored once, first occurrence winning, so redelivery and restarts are harmless.
-    ``classified_at`` (default: now) stamps every classification of the batch.
-    """
+    """Store articles, their classifications and rollups; return how many articles were new. An article (key) or
+    classification (article, model_version) already stored is left as it was, and a key repeated in the batch is
+    stored once, first occurrence winning, so redelivery is harmless. ``classified_at`` defaults to now."""
     if not items:
         return 0
     first_by_key: dict[str, StoredItem] = {}
@@ -98,10 +91,9 @@ def store_batch(session: Session, items: Sequence[StoredItem], *, classified_at:
 def store_classifications(session: Session, results: Sequence[tuple[int, Prediction]], *,
                           classified_at: datetime | None = None,
                           fresh: Mapping[int, tuple[datetime, tuple[str, ...]]] | None = None) -> int:
-    """Store (article id, prediction) results, idempotent per (article, model_version), and keep the rollups
-    exact; return how many were new. ``fresh``: articles this transaction inserted, with (published_at, tickers);
-    their one result is certainly current, so they are not read back (the daemon's case). Any other article's
-    current result is counted out before the write and in after it."""
+    """Store (article id, prediction) results idempotently and keep the rollups exact; return how many were new.
+    ``fresh``: articles this transaction inserted, with (published_at, tickers): their one result is current, so
+    they are not read back (the daemon's case); any other's is counted out before the write and in after it."""
     if not results:
         return 0
     stamp = classified_at if classified_at is not None else datetime.now(UTC)
@@ -145,6 +137,54 @@ def store_dead_letters(session: Session, letters: Sequence[DeadLetter]) -> int:
              "error": letter.error.replace("\x00", "\\x00"), "kafka_topic": letter.kafka_topic,
              "kafka_partition": letter.kafka_partition, "kafka_offset": letter.kafka_offset} for letter in letters]
     return int(bulk.write(session, _INSERT_DEAD_LETTERS, rows))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDeadLetter:
+    id: int
+    raw: bytes
+    raw_size: int  # before the cap (MONITOR_DEAD_LETTER_MAX_BYTES)
+    error: str
+    kafka_topic: str | None
+    kafka_partition: int | None
+    kafka_offset: int | None
+    created_at: datetime
+    replayed_at: datetime | None
+
+    @property
+    def truncated(self) -> bool:
+        """Only the first bytes were kept: the message cannot be rebuilt from the database."""
+        return self.raw_size > len(self.raw)
+
+
+_LETTERS = select(*schema.record_columns(dead_letters, StoredDeadLetter))
+_pending = dead_letters.c.replayed_at.is_(None)
+
+
+def recent_dead_letters(session: Session, *, limit: int, include_replayed: bool = False) -> list[StoredDeadLetter]:
+    """The newest dead letters first (pending only, unless include_replayed)."""
+    stmt = _LETTERS.order_by(dead_letters.c.id.desc()).limit(limit)
+    return [StoredDeadLetter(*row) for row in session.execute(stmt if include_replayed else stmt.where(_pending))]
+
+
+def pending_dead_letters(session: Session, after_id: int, *, limit: int) -> list[StoredDeadLetter]:
+    """Not yet replayed, oldest first, id > after_id: a replay pages with it, so one that still fails is read once."""
+    stmt = _LETTERS.where(_pending, dead_letters.c.id > after_id).order_by(dead_letters.c.id).limit(limit)
+    return [StoredDeadLetter(*row) for row in session.execute(stmt)]
+
+
+def mark_replayed(session: Session, ids: Sequence[int], at: datetime) -> int:
+    """Stamp these letters as replayed (in the transaction that stores their articles, so a crash cannot leave an
+    article stored and its letter pending); ones already stamped keep their first stamp. Returns how many changed."""
+    stmt = update(dead_letters).where(dead_letters.c.id.in_(list(ids)), _pending).values(replayed_at=at)
+    return int(session.execute(stmt).rowcount or 0) if ids else 0  # type: ignore[attr-defined]
+
+
+def dead_letter_counts(session: Session) -> tuple[int, int]:
+    """(pending, replayed)."""
+    pending, replayed = session.execute(
+        select(func.count().filter(_pending), func.count(dead_letters.c.replayed_at))).one()
+    return int(pending), int(replayed)
 
 
 # --- Reads for the demo's summary. Analysts use the views directly. ---

@@ -1,10 +1,5 @@
-"""Hourly rollups: exact per-hour sentiment counts of every article's current classification.
-
-``sentiment_hourly`` and ``ticker_sentiment_hourly`` read ``sentiment_rollup_hourly`` and ``ticker_rollup_hourly``
-(migration 0004) instead of grouping the whole history, so 30 days answer in milliseconds at 10 million articles.
-``add`` and ``recount`` keep them exact in the transaction that stores each batch; ``rebuild`` recomputes them after
-``monitor model use``. A property test checks that they equal ``article_sentiment`` grouped by hour.
-"""
+"""Hourly rollups (migration 0004; the hourly views read them): exact per-hour sentiment counts of every article's
+current classification, kept in the transaction that stores each batch; a property test checks them."""
 
 from __future__ import annotations
 
@@ -25,16 +20,14 @@ _COUNTS = "sum(s.delta), " + ", ".join(f"sum(CASE WHEN s.sentiment = '{v}' THEN 
 
 
 def _statement(source: str) -> TextClause:
-    """Add the results of ``source`` (published_at, topic, sentiment, tickers as a JSON array, delta: +1 counts a
-    result in, -1 out) to both tables in one statement. Rows are upserted in key order (ORDER BY), so two daemons
-    storing overlapping hours cannot deadlock."""
+    """Add ``source``'s (published_at, topic, sentiment, tickers JSON, delta: +1 in, -1 out) to both tables, upserted
+    in key order (ORDER BY), so two daemons storing overlapping hours cannot deadlock."""
     def upsert(table: str, key: str, value: str, join: str = "") -> str:
         add = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in ("total", *SENTIMENT_VALUES))
         return (f"INSERT INTO {table} (bucket, {key}, total, negative, neutral, positive) "
                 f"SELECT {BUCKET}, {value}, {_COUNTS} FROM s {join} GROUP BY 1, 2 ORDER BY 1, 2 "
                 f"ON CONFLICT (bucket, {key}) DO UPDATE SET {add}")
 
-    # articles.tickers holds exactly the article's article_tickers rows (storage.repository writes both alike).
     tickers = upsert("ticker_rollup_hourly", "ticker", "t.ticker",
                      "CROSS JOIN LATERAL jsonb_array_elements_text(s.tickers) AS t(ticker)")
     topics = upsert("sentiment_rollup_hourly", "topic", "s.topic")
@@ -43,10 +36,12 @@ def _statement(source: str) -> TextClause:
 
 _ADD = _statement("SELECT *, 1 AS delta FROM json_to_recordset(CAST(:rows AS json)) "
                   "AS (published_at timestamptz, topic text, sentiment text, tickers jsonb)")
-_RECOUNT = _statement("SELECT published_at, topic, sentiment, tickers, CAST(:delta AS int) AS delta "
-                      "FROM article_sentiment WHERE article_id = ANY(CAST(:ids AS bigint[]))")
-_REBUILD = _statement("SELECT published_at, topic, sentiment, tickers, 1 AS delta FROM article_sentiment "
-                      "WHERE published_at >= :since")
+# Stored results take their tickers from article_tickers, the table of record: rows loaded with plain SQL (then
+# `monitor db rebuild-rollups`) may leave articles.tickers empty. New ones bring theirs in :rows, with no lookup.
+_STORED = ("SELECT published_at, topic, sentiment, {delta} AS delta, (SELECT jsonb_agg(t.ticker) FROM article_tickers "
+           "AS t WHERE t.article_id = a.article_id) AS tickers FROM article_sentiment AS a WHERE ")
+_RECOUNT = _statement(_STORED.format(delta="CAST(:delta AS int)") + "article_id = ANY(CAST(:ids AS bigint[]))")
+_REBUILD = _statement(_STORED.format(delta="1") + "published_at >= :since")
 
 
 def add(session: Session, results: Sequence[Mapping[str, Any]]) -> None:

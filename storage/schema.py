@@ -1,10 +1,5 @@
-"""The monitor's tables as SQLAlchemy Core ``sa.Table`` objects: the current shape of the schema.
-
-The Alembic migrations in ``storage/migrations/versions`` are frozen snapshots of how the database got there
-(they never import this module); ``tests/integration/test_storage.py`` checks that the two agree. The views are
-created by the migrations in SQL; ``article_sentiment`` is described here too, in its own ``sa.MetaData`` so that
-``create_all`` and autogenerate never take it for a table, so that code can query it with Core expressions.
-"""
+"""The monitor's tables as SQLAlchemy Core tables: the current shape of the schema. The frozen migrations never
+import this module; ``tests/integration/test_storage.py`` checks that the two agree."""
 
 from __future__ import annotations
 
@@ -19,8 +14,7 @@ SENTIMENT_VALUES: tuple[str, ...] = ("negative", "neutral", "positive")
 
 
 def utc(value: datetime) -> datetime:
-    """``value`` in UTC; a naive datetime is refused: PostgreSQL would read it in the server's time zone and shift
-    buckets silently."""
+    """``value`` in UTC; a naive one is refused: PostgreSQL would read it in the server's zone and shift buckets."""
     if value.utcoffset() is None:
         raise ValueError(f"naive datetime {value!r}: storage needs timezone-aware datetimes")
     return value.astimezone(UTC)
@@ -140,8 +134,8 @@ ticker_rollup_hourly = sa.Table(
     sa.Index("ix_ticker_rollup_hourly_ticker_bucket", "ticker", "bucket"),
 )
 
-# Which model version the views prefer (one row; NULL: each article's newest classification; see
-# storage/history.py).
+# Which model version the views prefer (one row; NULL: each article's newest classification): in the database, as
+# analysts read the views from psql, where no process environment exists.
 current_model = sa.Table(
     "current_model", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
@@ -205,7 +199,7 @@ alert_outbox = sa.Table(
 # try_lock), which needs UPDATE privilege, which the read-only role lacks.
 job_leaders = sa.Table("job_leaders", metadata, sa.Column("job", sa.Text, primary_key=True))
 
-# Only the columns code reads need to be right here; migration 0004 owns the SQL.
+# A view (migration 0004 owns its SQL), in its own MetaData so create_all never makes it; only the columns code reads.
 article_sentiment = sa.Table(
     "article_sentiment", sa.MetaData(),
     sa.Column("article_id", sa.BigInteger, primary_key=True),

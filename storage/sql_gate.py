@@ -1,14 +1,10 @@
 """The parser gate of ``monitor sql`` (one layer of three, see ``storage.readonly``): PostgreSQL's own grammar
-(pglast wraps libpg_query) decides whether a text is exactly one read-only query before anything is sent.
+(pglast wraps libpg_query) decides whether a text is exactly one read-only query (docs/sql.md says what passes).
 
-What passes: one query (``SELECT``, ``VALUES``, ``TABLE``, set operations, ``WITH`` of queries) or ``EXPLAIN`` of
-one without ``ANALYZE``; no ``INTO``, no locking clause, no call of a denied function. Functions: every ``pg_*``
-name is denied but a short allow-list of introspection and sizing functions, plus the few other names that escape
-the role (``set_config``), run dynamic SQL (``query_to_xml``, ``ts_stat``), touch large objects or sequences, or
-act outside the database (``dblink``); matched on the last part of the name, in any case or quoting. An
-allow-list of every function would refuse analysts' ordinary SQL and age badly with PostgreSQL releases. Known
-gap, covered by the other layers: attribute notation (``t.f`` for ``f(t)``) calls a function without a FuncCall
-node; no denied function takes a row.
+Functions are matched on the last part of the name, in any case or quoting: every ``pg_*`` name is denied but an
+allow-list, and a deny-list covers the other names that escape the role or act outside the database. An allow-list
+of every function would refuse analysts' ordinary SQL and age badly with PostgreSQL releases. Known gap, covered by
+the other layers: attribute notation (``t.f`` for ``f(t)``) calls a function without a FuncCall node.
 """
 
 from __future__ import annotations
@@ -91,11 +87,8 @@ def check_query(sql: str) -> None:
         statement = statement.query
     if not isinstance(statement, ast.SelectStmt):
         raise GateRefusal(f"{_kind(statement)} refused: {_READ_ONLY}")
-    try:
-        for node in _walk(statement):
-            _check_node(node)
-    except RecursionError:  # pragma: no cover - _walk is iterative; pglast's own conversion may recurse
-        raise GateError("the query is nested too deeply to check") from None
+    for node in _walk(statement):  # iterative: parse_sql has already built every node, nothing here recurses
+        _check_node(node)
 
 
 def _check_node(node: ast.Node) -> None:
@@ -124,9 +117,7 @@ def is_denied_function(name: str) -> bool:
 
 
 def _function_name(node: ast.FuncCall) -> str:
-    parts = node.funcname or ()
-    last = parts[-1] if parts else None
-    return str(getattr(last, "sval", "") or "")
+    return str(getattr((node.funcname or (None,))[-1], "sval", "") or "")
 
 
 def _walk(root: ast.Node) -> Iterator[ast.Node]:

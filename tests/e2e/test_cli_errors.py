@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import save_file
 from sqlalchemy.pool import NullPool
 
-from model.checkpoint import read_meta
+from model.checkpoint import FAST_CHECKPOINT, read_meta
 from storage.db import make_engine, upgrade
 from tests.e2e.support import REPO, SHIPPED_CHECKPOINT, monitor_cmd, monitor_env, run_monitor
 from tests.tcp_proxy import silent_server
@@ -103,6 +103,13 @@ BAD_ARGUMENTS: list[tuple[str, list[str], dict[str, str], str | None]] = [
     ("train-epochs", ["train", "--out", "x.safetensors", "--epochs", "0"], {}, None),
     ("train-missing-csv", ["train", "--out", "x.safetensors", "--topic-csv", "/nonexistent.csv"], {}, None),
     ("train-lr-nan", ["train", "--out", "x.safetensors", "--lr", "nan"], {}, None),
+    ("train-layers-zero", ["train", "--out", "x.safetensors", "--layers", "0"], {}, None),
+    ("train-init-blocks-order", ["train", "--out", "x.safetensors", "--init-blocks", "3,1"], {}, None),
+    ("train-init-blocks-word", ["train", "--out", "x.safetensors", "--init-blocks", "first"], {}, None),
+    ("train-init-blocks-alone", ["train", "--out", "x.safetensors", "--init-blocks", "0,3,5"], {}, None),
+    ("train-init-from-missing", ["train", "--out", "x.safetensors", "--init-from", "/nonexistent.safetensors"],
+     {}, None),
+    ("classify-precision", ["classify", "--precision", "fp8"], {}, '{"text": "a"}\n'),
     ("evaluate-nothing", ["evaluate"], {}, None),
     ("evaluate-missing", ["evaluate", "--topic-csv", "/nonexistent.csv"], {}, None),
     ("ingest-missing", ["ingest", "--file", "/nonexistent.jsonl"], {}, None),
@@ -153,10 +160,13 @@ BAD_ARGUMENTS += [
     ("evaluate-env-model", ["evaluate", "--topic-csv", "{topics}"], {"model_path": "{no-metadata}"}, None),
     ("settings-batch-size", ["db", "current"], {"batch_max_size": "0"}, None),
     ("settings-device", ["classify"], {"device": "tpu"}, '{"text": "a"}\n'),
+    ("settings-model", ["classify"], {"model": "tiny"}, '{"text": "a"}\n'),
     ("settings-kafka-options", ["run"], {"kafka_consumer_options": "{not json"}, None),
     ("settings-log-level", ["db", "current"], {"log_level": "LOUD", "database_url": "GOOD_DB"}, None),
     ("settings-log-format", ["db", "current"], {"log_format": "xml"}, None),
 ]
+if not FAST_CHECKPOINT.is_file():  # MONITOR_MODEL=fast where no fast model is shipped
+    BAD_ARGUMENTS += [("settings-model-fast-missing", ["classify"], {"model": "fast"}, '{"text": "a"}\n')]
 BAD_ARGUMENTS += [(f"{cmd}-url-{kind}", argv, {"database_url": url}, None)
                   for cmd, argv in DATABASE_COMMANDS.items() for kind, url in BAD_URLS.items()
                   if cmd in ("db-current", "sql", "run") or kind in ("mysql", "unknown-param", "port-abc")]

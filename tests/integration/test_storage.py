@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from consumers.article import Article
 from model.prediction import Prediction
-from storage import deadletters
 from storage.db import (
     DatabaseUnavailable,
     SchemaMissing,
@@ -34,6 +33,7 @@ from storage.repository import (
     DeadLetter,
     StoredItem,
     count_articles,
+    dead_letter_counts,
     most_negative,
     sentiment_counts_by_topic,
     store_batch,
@@ -287,7 +287,7 @@ def test_dead_letters_are_stored_once_per_kafka_position(pg_session: Session) ->
     assert store_dead_letters(pg_session, letters) == 3
     # Redelivery of the Kafka ones is ignored; the position-less one is a new event each time.
     assert store_dead_letters(pg_session, letters) == 1
-    assert sum(deadletters.counts(pg_session)) == 4
+    assert sum(dead_letter_counts(pg_session)) == 4
 
     stored = pg_session.execute(select(dead_letters).where(dead_letters.c.kafka_offset == 7)).all()
     first = next(row for row in stored if row.kafka_partition == 0)
