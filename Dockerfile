@@ -9,6 +9,7 @@ COPY consumers ./consumers
 COPY model ./model
 COPY storage ./storage
 COPY alerts ./alerts
+COPY newsgen ./newsgen
 # monitor-data/: where the embedded PostgreSQL server lives when MONITOR_DATABASE_URL is unset (docker-compose
 # sets it to its own PostgreSQL service); the non-root user must own it.
 RUN pip install . \

@@ -3,7 +3,7 @@
     python -m bench.agreement                    # CPU bf16 against CPU fp32
     python -m bench.agreement --device cuda      # the GPU path (bf16 autocast, flash attention) against CPU fp32
 
-Issue 6 asks for at least 99 % on both tasks. The same check runs as a test (tests/unit/test_shipped_model.py);
+Issue 6 asks for at least 99 % on both tasks. The same check runs as a test (tests/integration/test_shipped_model.py);
 this script is for the machines the tests never see: a lent GPU, where the test suite's database and broker
 fixtures are not installed (see `python -m bench.device_kit`). Exit status 1 when a task is below 99 %;
 a CUDA run without a GPU prints why and exits 0.

@@ -9,7 +9,7 @@ the open). Separately, the same weeks without any injection count false alerts o
 Replayed in event time through alerts.backtest (the live job's detection and policy). Prints JSON lines.
 
 Two figures for the surges: all injected ones detected within 2 windows, and the *qualifying* ones
-(monitor.surgegen.Score.qualifies: the hour's realized negative stories of the key are at least 3x the
+(newsgen.surges.Score.qualifies: the hour's realized negative stories of the key are at least 3x the
 key's expected baseline, and at least MONITOR_ALERT_MIN_NEGATIVE; the generator draws a surge as a Poisson
 rate, and some hours draw far less than 3x). Each missed surge is printed with its realized negatives,
 its expected baseline and whether it qualified.
@@ -26,7 +26,7 @@ from typing import Any
 from alerts.backtest import replay
 from alerts.history import History
 from alerts.surge import Thresholds
-from monitor.surgegen import Injected, generate_weeks, score
+from newsgen.surges import Injected, generate_weeks, score
 
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 HISTORY_WEEKS = 4

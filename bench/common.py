@@ -13,8 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from monitor import labelled_data
+
 REPO = Path(__file__).resolve().parents[1]
-TRAIN_FILES = ("tfn_topic/topic_train.csv", "tfn_sentiment/sent_train.csv")
+TRAIN_FILES = (labelled_data.TOPIC_TRAIN, labelled_data.SENTIMENT_TRAIN)  # found by labelled_data.data_dir
 SHIPPED_CHECKPOINT = REPO / "model" / "weights" / "news-classifier.safetensors"
 RUN_CHECKPOINT = REPO / "runs" / "v1" / "news-classifier.safetensors"
 

@@ -37,13 +37,14 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench import cpu
 from bench.common import default_checkpoint, machine, median, print_machine, summary_line
+from bench.standins import Stages, TimedPipeline, WatchedSource
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 CONSUMER_OPTIONS = {"max_poll_interval_ms": 5000, "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
@@ -104,7 +105,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def produce(bootstrap: str, topic: str, n: int, seed: int, rate: float | None = None) -> float:
     """Send n generated messages (sent time inside each); paced at `rate`/s if given. Returns seconds."""
     from consumers.source import KafkaSink
-    from monitor.newsgen import generate
+    from newsgen.headlines import generate
 
     sink = KafkaSink(bootstrap, topic)
     started = time.perf_counter()
@@ -169,7 +170,7 @@ def drop_db(d: Db) -> None:
         admin.dispose()
 
 
-def noop_classify() -> Callable[[list[str]], list[Any]]:
+def noop_classify() -> Callable[[Sequence[str]], list[Any]]:
     from model.prediction import Prediction
 
     topics = [f"Topic {i:02d}" for i in range(20)]
@@ -187,25 +188,6 @@ def noop_classify() -> Callable[[list[str]], list[Any]]:
 
 
 # ------------------------------------------------------------------------------------------ one run
-
-
-class Stages:
-    """Wall seconds spent in each wrapped call (daemon thread only), and call counts."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
-        self.calls: dict[str, int] = defaultdict(int)
-
-    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapped(*a: Any, **k: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return fn(*a, **k)
-            finally:
-                self.seconds[name] += time.perf_counter() - t
-                self.calls[name] += 1
-
-        return wrapped
 
 
 @dataclass
@@ -242,7 +224,7 @@ def run_once(
     mode: str,
     dbkind: str,
     batch: int,
-    classify: Callable[[list[str]], list[Any]],
+    classify: Callable[[Sequence[str]], list[Any]],
     run_no: int,
     broker_pid: int | None = None,
 ) -> RunResult:
@@ -266,7 +248,8 @@ def run_once(
         model_batch_size=args.model_batch_size,
         device=args.device if args.device != "auto" else "auto",
     )
-    database = app.open_database(settings)
+    product = app.build(settings, classify=classify)
+    database = product.database
     stages = Stages()
     first_records: list[float] = []
     cpu_at_start: list[dict[str, float]] = []
@@ -276,14 +259,14 @@ def run_once(
     daemon: Any = None
     thread: threading.Thread | None = None
     try:
-        pipeline = app.make_pipeline(settings, classify, database)
-        pipeline.decode = stages.wrap("decode", pipeline.decode)  # type: ignore[method-assign]
-        pipeline.classify = stages.wrap("classify", pipeline.classify)
-        write = stages.wrap("write", pipeline.write)
+        backlog_seen = [0]
+        profiler = None
+        if args.profile:
+            import cProfile
 
-        def timed_write(decoded: Any) -> int:
-            stored = write(decoded)
-            done = time.time()  # the batch's transaction has committed
+            profiler = cProfile.Profile()
+
+        def on_stored(decoded: Any, done: float) -> None:  # done: the batch's transaction has committed
             backlog_seen[0] += len(decoded.items) + len(decoded.dead)
             if profiler is not None and backlog_seen[0] >= args.messages:
                 profiler.disable()
@@ -292,43 +275,17 @@ def run_once(
                     sent = item.article.extra.get(SENT_AT)
                     if sent is not None and item.article.id in paced_ids:
                         latencies.append(done - float(sent))
-            return stored
 
-        pipeline.write = timed_write  # type: ignore[method-assign]
-        backlog_seen = [0]
-        profiler = None
-        if args.profile:
-            import cProfile
+        def started() -> None:  # the clock starts at the first records
+            first_records.append(time.time())
+            cpu_at_start.append(cpu.cpu_seconds(broker_pid))
+            stages.reset()
+            if profiler is not None:
+                profiler.enable()  # this (the daemon) thread only, until the backlog is stored
 
-            profiler = cProfile.Profile()
-        daemon = app.make_daemon(settings, pipeline)
-        connect = daemon.connect
-
-        def instrumented_connect() -> Any:
-            source = connect()
-            poll = source.poll
-
-            def first_poll(*a: Any, **k: Any) -> Any:
-                t = time.perf_counter()
-                records = poll(*a, **k)
-                if records and not first_records:
-                    # the clock starts here: the empty polls of the group join are not throughput
-                    first_records.append(time.time())
-                    cpu_at_start.append(cpu.cpu_seconds(broker_pid))
-                    stages.seconds.clear()
-                    stages.calls.clear()
-                    if profiler is not None:
-                        profiler.enable()  # this (the daemon) thread only, until the backlog is stored
-                elif first_records:
-                    stages.seconds["poll"] += time.perf_counter() - t
-                    stages.calls["poll"] += 1
-                return records
-
-            source.poll = first_poll  # type: ignore[method-assign]
-            source.commit = stages.wrap("commit", source.commit)  # type: ignore[method-assign]
-            return source
-
-        daemon.connect = instrumented_connect
+        connect = app.kafka_connect(settings)
+        daemon = product.daemon(connect=lambda: WatchedSource(connect(), started, stages),
+                                pipeline=TimedPipeline(product.pipeline, stages, on_stored))
         errors: list[BaseException] = []
 
         def target() -> None:
@@ -376,7 +333,7 @@ def run_once(
             rate = min(args.paced_max_rate, max(10.0, args.paced_share * aps))
             n = max(20, int(rate * args.paced_seconds))
             seed = 10_000 + run_no
-            from monitor.newsgen import generate
+            from newsgen.headlines import generate
 
             paced_ids.update(m["id"] for m in generate(n, seed=seed))
             produce(bootstrap, topic, n, seed=seed, rate=rate)
@@ -400,7 +357,7 @@ def run_once(
         if daemon is not None and thread is not None and thread.is_alive():  # a failed run: stop it first
             daemon.stop()
             thread.join(timeout=30)
-        database.engine.dispose()
+        product.close()
         drop_db(d)
         delete_topic(bootstrap, topic)
 

@@ -3,7 +3,7 @@
 One `monitor run` process is bound by Python's GIL: poll, decode and the writer's client side share one
 interpreter, so on the no-op path it uses barely more than one core while PostgreSQL uses the other. Several
 processes in one group split the partitions (use a partition count that K divides) and each brings its own
-interpreter. Each worker here is the daemon wired as `monitor run` wires it (`app.make_daemon`), with the
+interpreter. Each worker here is the daemon wired as `monitor run` wires it (`app.build(...).daemon()`), with the
 benchmark's no-op classifier; it reports, on exit, when its first poll returned records, when its last batch
 was committed, what it stored and its CPU seconds in between. Throughput = all stored / (last commit of any
 worker - first records of any worker), the same definition as the in-thread run; a rebalance while the second
@@ -25,6 +25,7 @@ from typing import Any
 
 from bench import cpu
 from bench.e2e import CONSUMER_OPTIONS, RunResult, create_db, delete_topic, drop_db, noop_classify, produce
+from bench.standins import WatchedSource
 
 POLL_S = 0.25  # how often the parent counts stored articles (its count(*) is in the PostgreSQL CPU figure)
 
@@ -93,26 +94,12 @@ def worker(config: dict[str, Any]) -> None:
     settings = load_settings(database_url=config["url"], kafka_bootstrap_servers=config["bootstrap"],
                              kafka_topic=config["topic"], kafka_group_id=config["group"],
                              kafka_consumer_options=config["consumer_options"], batch_max_size=config["batch"])
-    database = app.open_database(settings)
-    daemon = app.make_daemon(settings, app.make_pipeline(settings, noop_classify(), database))
     first: list[tuple[float, float]] = []  # (time.time(), CPU seconds) when a poll first returned records
-    connect = daemon.connect
-
-    def instrumented_connect() -> Any:
-        source = connect()
-        poll = source.poll
-
-        def first_poll(*a: Any, **k: Any) -> Any:
-            records = poll(*a, **k)
-            if records and not first:
-                first.append((time.time(), time.process_time()))
-            return records
-
-        source.poll = first_poll
-        return source
-
-    daemon.connect = instrumented_connect
-    signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
+    connect = app.kafka_connect(settings)
+    product = app.build(settings, classify=noop_classify())
+    daemon = product.daemon(connect=lambda: WatchedSource(
+        connect(), lambda: first.append((time.time(), time.process_time()))))
+    daemon.handle_signals()
     daemon.run()
     at, cpu_at = first[0] if first else (time.time(), time.process_time())
     print(json.dumps({"stored": daemon.stats.stored, "batches": daemon.stats.batches, "first": at,

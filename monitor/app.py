@@ -1,5 +1,5 @@
-"""Wiring: settings -> database, classifier, pipeline, Kafka source, daemon. The only place that
-knows every floor of the house."""
+"""Wiring: settings -> database, classifier, pipeline, Kafka source, the chain of steps, daemon (`build`). The
+only place that knows every floor of the house."""
 
 from __future__ import annotations
 
@@ -72,25 +72,6 @@ def classify_fn(classifier: Any, batch_size: int) -> Classify:
     return lambda texts: classifier.predict(texts, batch_size=batch_size)
 
 
-def make_pipeline(settings: Settings, classify: Classify, database: Database) -> Pipeline:
-    return Pipeline(
-        classify=classify,
-        store=database.transaction,
-        max_message_bytes=settings.max_message_bytes,
-        dead_letter_max_bytes=settings.dead_letter_max_bytes,
-    )
-
-
-def ingest_file(settings: Settings, pipeline: Pipeline, path: Path) -> Iterator[BatchResult]:
-    """A JSON-lines file through the pipeline in batches bounded like the daemon's (count and bytes), each
-    line read with a bound: `monitor ingest` and `monitor backtest --input`."""
-    # Read a line up to what its dead letter would keep too, so that a line refused as too large but under
-    # MONITOR_DEAD_LETTER_MAX_BYTES is kept whole and can be replayed once the limit is raised.
-    records = jsonl_records(path, max(settings.max_message_bytes, settings.dead_letter_max_bytes))
-    for chunk in chunks(records, settings.batch_max_size, settings.batch_max_bytes, lambda r: len(r.value)):
-        yield pipeline.process(chunk)
-
-
 def start_ops_server(
     settings: Settings, daemon: Any, database: Database, detection: Callable[[], dict[str, Any]] | None = None
 ) -> Any:
@@ -107,11 +88,9 @@ def start_ops_server(
                          "set MONITOR_HTTP_PORT") from None
 
 
-def make_daemon(settings: Settings, pipeline: Pipeline) -> Any:
+def kafka_connect(settings: Settings) -> Callable[[], Any]:
+    """A function that joins the consumer group (consumers.source.KafkaSource) as the settings say."""
     from consumers.source import KafkaSource
-    from monitor.breaker import InvalidRatioBreaker
-    from monitor.daemon import Daemon
-    from storage.db import is_transient
 
     options = dict(settings.kafka_consumer_options)
     # The fetch must be able to carry any message we accept, or it could stall on a big one.
@@ -119,20 +98,82 @@ def make_daemon(settings: Settings, pipeline: Pipeline) -> Any:
     # kafka-python's constructor blocks for bootstrap_timeout_ms (default 30 s) when no broker answers,
     # and SIGTERM cannot cut that wait short: keep each attempt short; the daemon retries with backoff.
     options.setdefault("bootstrap_timeout_ms", 5000)
+    return lambda: KafkaSource(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_group_id,
+                               options)
 
-    def connect() -> KafkaSource:
-        return KafkaSource(
-            settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_group_id, options
-        )
 
-    return Daemon(
-        connect=connect,
-        pipeline=pipeline,
-        is_transient=is_transient,
-        batch_max_size=settings.batch_max_size,
-        batch_max_wait_s=settings.batch_max_wait_ms / 1000,
-        batch_max_bytes=settings.batch_max_bytes,
-        breaker=InvalidRatioBreaker(
-            settings.max_invalid_ratio, settings.invalid_window_messages, settings.invalid_min_messages
-        ),
-    )
+class Product:
+    """The product built from settings: its database, its classifier (loaded when first needed) and the stream
+    of steps around them. `monitor run`, `demo`, `ingest`, `backtest --input`, `deadletters replay` and the
+    benchmarks all start here; a test or a benchmark hands in stand-ins (``classify``, ``connect``,
+    ``pipeline``) instead of patching."""
+
+    def __init__(self, settings: Settings, database: Database, classify: Classify | None = None) -> None:
+        self.settings = settings
+        self.database = database
+        self._classify = classify
+        self._classifier: Any = None
+        self._pipeline: Pipeline | None = None
+
+    @property
+    def classifier(self) -> Any:
+        """The model (model.classifier.Classifier), loaded on first use."""
+        if self._classifier is None:
+            self._classifier = load_classifier(self.settings)
+        return self._classifier
+
+    @property
+    def classify(self) -> Classify:
+        if self._classify is None:
+            self._classify = classify_fn(self.classifier, self.settings.model_batch_size)
+        return self._classify
+
+    @property
+    def pipeline(self) -> Pipeline:
+        if self._pipeline is None:
+            s = self.settings
+            self._pipeline = Pipeline(classify=self.classify, store=self.database.transaction,
+                                      max_message_bytes=s.max_message_bytes,
+                                      dead_letter_max_bytes=s.dead_letter_max_bytes)
+        return self._pipeline
+
+    def daemon(self, *, connect: Callable[[], Any] | None = None, pipeline: Pipeline | None = None) -> Any:
+        """`monitor run`'s daemon (monitor.daemon.Daemon): the Kafka consumer group -> the chain of steps."""
+        from monitor.breaker import InvalidRatioBreaker
+        from monitor.daemon import Daemon
+        from monitor.steps.chain import Batching, build_chain
+        from storage.db import is_transient
+
+        s = self.settings
+        steps_of = pipeline or self.pipeline
+        batching = Batching(s.batch_max_size, s.batch_max_wait_ms / 1000, s.batch_max_bytes)
+        breaker = InvalidRatioBreaker(s.max_invalid_ratio, s.invalid_window_messages, s.invalid_min_messages)
+
+        def make_chain(source: Any, stats: Any, wait: Callable[[float], object]) -> Any:
+            return build_chain(source, steps_of, batching, stats, is_transient=is_transient, breaker=breaker,
+                               wait=wait)
+
+        return Daemon(connect or kafka_connect(s), make_chain)
+
+    def ingest(self, path: Path) -> Iterator[BatchResult]:
+        """A JSON-lines file through the pipeline in batches bounded like the daemon's (count and bytes), each
+        line read with a bound: `monitor ingest` and `monitor backtest --input`."""
+        s = self.settings
+        # Read a line up to what its dead letter would keep too, so that a line refused as too large but under
+        # MONITOR_DEAD_LETTER_MAX_BYTES is kept whole and can be replayed once the limit is raised.
+        records = jsonl_records(path, max(s.max_message_bytes, s.dead_letter_max_bytes))
+        for chunk in chunks(records, s.batch_max_size, s.batch_max_bytes, lambda r: len(r.value)):
+            yield self.pipeline.process(chunk)
+
+    def ops_server(self, daemon: Any, detection: Callable[[], dict[str, Any]] | None = None) -> Any:
+        return start_ops_server(self.settings, daemon, self.database, detection)
+
+    def close(self) -> None:
+        self.database.engine.dispose()
+
+
+def build(settings: Settings, *, classify: Classify | None = None, database: Database | None = None,
+          migrate: bool | None = None) -> Product:
+    """The product from settings: the database opened (and, embedded, migrated; see open_database), the
+    classifier loaded when first needed unless ``classify`` stands in for it."""
+    return Product(settings, database or open_database(settings, migrate=migrate), classify)

@@ -8,14 +8,14 @@ import errno
 import json
 import logging
 import os
-import signal
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from monitor.alerting import add_backtest_parser
+from monitor import labelled_data
 from monitor.argtypes import block_list, positive_float, positive_int, unit_interval
+from monitor.backtest_cmd import add_backtest_parser
 from monitor.breaker import CircuitOpen
 from monitor.config import ConfigError, Settings, load_settings
 from monitor.deadletters_cmd import add_deadletters_parser
@@ -54,14 +54,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.scheduler import detection_state, start_detection
 
     settings = _settings(args)
-    database = app.open_database(settings)
-    classifier = app.load_classifier(settings)
-    pipeline = app.make_pipeline(settings, app.classify_fn(classifier, settings.model_batch_size), database)
-    daemon = app.make_daemon(settings, pipeline)
-    scheduler = start_detection(settings, database)
-    ops = app.start_ops_server(settings, daemon, database, detection=lambda: detection_state(scheduler))
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: daemon.stop())
+    product = app.build(settings)
+    daemon = product.daemon()
+    scheduler = start_detection(settings, product.database)
+    ops = product.ops_server(daemon, detection=lambda: detection_state(scheduler))
+    daemon.handle_signals()
     log.info("consuming %s from %s as group %s", settings.kafka_topic, settings.kafka_bootstrap_servers,
              settings.kafka_group_id)
     try:
@@ -91,12 +88,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     path = _existing_file(args.file)
     settings = _settings(args)
-    database = app.open_database(settings)
-    classifier = app.load_classifier(settings)
-    pipeline = app.make_pipeline(settings, app.classify_fn(classifier, settings.model_batch_size), database)
+    product = app.build(settings)
+    product.pipeline  # noqa: B018 - loads the model now: a bad checkpoint fails before the progress bar shows
     stored = dead = total = 0
     with tqdm(desc="ingest", unit="msg", disable=args.quiet) as bar:
-        for result in app.ingest_file(settings, pipeline, path):
+        for result in product.ingest(path):
             total, stored, dead = total + result.consumed, stored + result.stored, dead + result.dead_letters
             bar.update(result.consumed)
     print(json.dumps({"read": total, "stored": stored, "duplicates": total - stored - dead, "dead_letters": dead}))
@@ -263,10 +259,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             data = data_dir(args.data)
         except DataNotFound as e:
             raise UserError(str(e)) from None
-        args.topic_csv = args.topic_csv or data / "tfn_topic/topic_train.csv"
-        args.sentiment_csv = args.sentiment_csv or data / "tfn_sentiment/sent_train.csv"
-        args.sentfin_csv = args.sentfin_csv or data / "sentfin/SEntFiN.csv"
-        args.classes = args.classes or data / "tfn_topic/classes.txt"
+        args.topic_csv = args.topic_csv or data / labelled_data.TOPIC_TRAIN
+        args.sentiment_csv = args.sentiment_csv or data / labelled_data.SENTIMENT_TRAIN
+        args.sentfin_csv = args.sentfin_csv or data / labelled_data.SENTFIN
+        args.classes = args.classes or data / labelled_data.TOPIC_CLASSES
     for p in (args.topic_csv, args.sentiment_csv, args.sentfin_csv, args.classes):
         _existing_file(p)
     if args.init_blocks and not args.init_from:
@@ -403,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--quiet", action="store_true")
     produce.set_defaults(fn=cmd_produce)
 
-    add_backtest_parser(sub)
+    add_backtest_parser(sub, _settings)
     add_sql_parser(sub)
     add_history_parsers(sub, _settings)
     add_deadletters_parser(sub, _settings)

@@ -94,9 +94,8 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from storage.repository import StoredDeadLetter, mark_replayed, store_batch
     from storage.repository import pending_dead_letters as pending_after
 
-    database = app.open_database(settings)
-    classifier = app.load_classifier(settings)
-    pipeline = app.make_pipeline(settings, app.classify_fn(classifier, settings.model_batch_size), database)
+    product = app.build(settings)
+    database, pipeline = product.database, product.pipeline
     totals = {"read": 0, "replayed": 0, "new_articles": 0, "still_invalid": 0, "truncated": 0}
     after = 0
     while args.limit is None or totals["read"] < args.limit:

@@ -18,8 +18,8 @@ from tqdm import tqdm
 from monitor import app
 from monitor.alerting import demo_alert_lines
 from monitor.config import Settings
-from monitor.newsgen import INVALID_SAMPLES, generate
-from monitor.surgegen import demo_surge
+from newsgen.headlines import INVALID_SAMPLES, generate
+from newsgen.surges import demo_surge
 
 DEMO_DATABASE = "monitor_demo"  # on the embedded server; made afresh per run, so the summary shows this run only
 SPACING = timedelta(seconds=90)  # 2,000 generated headlines span two days: history for the baseline
@@ -66,11 +66,10 @@ def run_demo(settings: Settings, n: int = 2000) -> int:
         embedded = s.database_url is None
         if embedded:
             s = app.embedded_database(s, DEMO_DATABASE)
-        database = app.open_database(s, migrate=embedded)
-        classifier = app.load_classifier(s)
-        pipeline = app.make_pipeline(s, app.classify_fn(classifier, s.model_batch_size), database)
-        daemon = app.make_daemon(s, pipeline)
-        ops = _ops_server(s, daemon, database)
+        product = app.build(s, migrate=embedded)
+        database = product.database
+        daemon = product.daemon()
+        ops = _ops_server(product, daemon)
         thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
         started = time.monotonic()
         thread.start()
@@ -82,19 +81,20 @@ def run_demo(settings: Settings, n: int = 2000) -> int:
         thread.join(timeout=15)
         ops.stop()
         elapsed = time.monotonic() - started
-    _print_summary(database, daemon.stats.consumed, elapsed, classifier.model_version, s, embedded)
+    _print_summary(database, daemon.stats.consumed, elapsed, product.classifier.model_version, s, embedded)
     print("\nsurge detection over the stored history:")
     for line in demo_alert_lines(database, now, s) or ["  no surge detected"]:
         print(line)
     return 0 if daemon.stats.consumed >= len(messages) else 1
 
 
-def _ops_server(s: Settings, daemon: object, database: app.Database) -> Any:
+def _ops_server(product: app.Product, daemon: object) -> Any:
     """/healthz and /metrics, as in `monitor run`; a busy port falls back to a free one (it is a demo)."""
+    s = product.settings
     try:
-        ops = app.start_ops_server(s, daemon, database)
+        ops = product.ops_server(daemon)
     except ValueError:
-        ops = app.start_ops_server(s.model_copy(update={"http_port": 0}), daemon, database)
+        ops = app.start_ops_server(s.model_copy(update={"http_port": 0}), daemon, product.database)
     print(f"health and metrics: http://{s.http_host}:{ops.port}/healthz  http://{s.http_host}:{ops.port}/metrics")
     return ops
 

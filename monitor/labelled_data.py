@@ -13,7 +13,9 @@ from pathlib import Path
 
 DATA_ENV = "MONITOR_SHARED_DATA"
 REPO_DATA = Path(__file__).resolve().parents[1] / "data"
-FILES = ("tfn_topic/topic_train.csv", "tfn_topic/classes.txt", "tfn_sentiment/sent_train.csv", "sentfin/SEntFiN.csv")
+TOPIC_TRAIN, TOPIC_CLASSES = "tfn_topic/topic_train.csv", "tfn_topic/classes.txt"
+SENTIMENT_TRAIN, SENTFIN = "tfn_sentiment/sent_train.csv", "sentfin/SEntFiN.csv"
+FILES = (TOPIC_TRAIN, TOPIC_CLASSES, SENTIMENT_TRAIN, SENTFIN)
 
 
 class DataNotFound(Exception):

@@ -1,5 +1,6 @@
-"""One batch through the stream: decode -> classify -> store (one transaction). Committing offsets is
-the caller's last step, after this returns (DESIGN habit 1-2)."""
+"""What the stream does to one batch: decode -> classify -> store (one transaction). The daemon runs these
+as steps of a chain (monitor/steps/); `monitor ingest`, `backtest --input` and `deadletters replay` run them
+in a row with `process`. Committing offsets is the daemon's last step, after the store (DESIGN habit 1-2)."""
 
 from __future__ import annotations
 
@@ -181,9 +182,8 @@ class Pipeline:
                 out.valid.append((result, r))
         return out
 
-    def prepare(self, records: Sequence[Record]) -> Decoded:
-        """Decode and classify; no I/O, so a database retry never re-runs the model."""
-        decoded = self.decode(records)
+    def classify_batch(self, decoded: Decoded) -> None:
+        """The model's predictions for the valid articles, as the items to store; no I/O."""
         if decoded.valid:
             started = time.perf_counter()
             predictions = self.classify(ArticleTexts([a for a, _ in decoded.valid]))
@@ -192,6 +192,11 @@ class Pipeline:
                 StoredItem(a, p, kafka_topic=r.topic, kafka_partition=r.partition, kafka_offset=r.offset)
                 for (a, r), p in zip(decoded.valid, predictions, strict=True)
             ]
+
+    def prepare(self, records: Sequence[Record]) -> Decoded:
+        """Decode and classify; no I/O, so a database retry never re-runs the model."""
+        decoded = self.decode(records)
+        self.classify_batch(decoded)
         return decoded
 
     def write(self, decoded: Decoded) -> int:

@@ -20,3 +20,18 @@ def shared_data() -> Path:
         return data_dir()
     except DataNotFound as e:
         pytest.fail(str(e), pytrace=False)
+
+
+TIER_OF_FOLDER = {"integration": "integration", "e2e": "e2e"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tier is the folder: everything under tests/integration is `integration`, under tests/e2e `e2e`, so
+    `pytest -m "not integration and not e2e"` (tests/unit) never needs a service, a subprocess or training."""
+    root = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(root).parts if item.path.is_relative_to(root) else ()
+        tier = TIER_OF_FOLDER.get(parts[0]) if parts else None
+        if tier is not None and item.get_closest_marker(tier) is None:
+            item.add_marker(getattr(pytest.mark, tier))

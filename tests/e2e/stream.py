@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from consumers.source import KafkaSink, KafkaSource
-from monitor.newsgen import INVALID_SAMPLES, generate
+from newsgen.headlines import INVALID_SAMPLES, generate
 from tests.e2e.support import FAST_GROUP_JSON, Daemon
 
 PARTITIONS = 3

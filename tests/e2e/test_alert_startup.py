@@ -34,8 +34,8 @@ from tests.e2e.support import (
     wait_for,
 )
 from tests.integration.test_alerts import steady, surge
+from tests.integration.test_prometheus_metrics import assert_all_at_zero
 from tests.slack_server import SlackServer
-from tests.unit.test_prometheus_metrics import assert_all_at_zero
 
 pytestmark = pytest.mark.e2e
 TOKEN = "xoxb-2222-E2E-SECRET-" + uuid.uuid4().hex

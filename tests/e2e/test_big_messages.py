@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from consumers.source import KafkaSink, ensure_topic
-from monitor.newsgen import generate
+from newsgen.headlines import generate
 from tests.e2e.support import FAST_GROUP_JSON, Daemon, monitor_env, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.pool import NullPool
 
 from consumers.source import KafkaSource, ensure_topic
-from monitor.newsgen import generate
+from newsgen.headlines import INVALID_SAMPLES, generate
 from storage import embedded
 from storage.db import make_engine, upgrade
 from tests.e2e.support import (
@@ -128,15 +128,7 @@ VALID_EXTRA = [
      "2026-01-02T09:30:00Z", "body": "Shares rose in early trading.", "tickers": ["ADTM"]},
     {"title": "Keyed by hash: no id, no url", "published_at": "2026-01-03T09:30:00+01:00", "source": "fin-blog"},
 ]
-INVALID_LINES: list[bytes] = [
-    b"{not json",
-    b"[1, 2, 3]",
-    b"\xff\xfe not utf-8",
-    json.dumps({"title": "", "published_at": "2026-01-01T00:00:00+00:00"}).encode(),
-    json.dumps({"title": "No date on this one"}).encode(),
-    json.dumps({"title": "Naive date", "published_at": "2026-01-01 10:00"}).encode(),
-    json.dumps({"title": 42, "published_at": "2026-01-01T00:00:00+00:00"}).encode(),
-]
+INVALID_LINES: list[bytes] = [INVALID_SAMPLES[i] for i in (1, 2, 0, 3, 4, 5, 6)]  # not-JSON first
 
 
 def _ingest_file(path: Path, tag: str) -> tuple[Path, int, int, int]:

@@ -16,8 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.pool import NullPool
 
 from monitor.demo import DEMO_DATABASE
-from monitor.newsgen import INVALID_SAMPLES
-from monitor.surgegen import demo_surge
+from newsgen.headlines import INVALID_SAMPLES
+from newsgen.surges import demo_surge
 from storage import embedded
 from storage.db import make_engine
 from tests.e2e.support import monitor_cmd, monitor_env, run_monitor

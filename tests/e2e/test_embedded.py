@@ -36,6 +36,17 @@ def _postmaster(data_dir: Path) -> int:
     return int((data_dir / "postmaster.pid").read_text().split()[0])
 
 
+def _ready(data_dir: Path) -> bool:
+    """The postmaster is up and accepting connections. Not merely "postmaster.pid exists": initdb's bootstrap
+    backends write one too (with a negative pid) and remove it, so on a fresh directory the file comes, goes
+    for a second or two, and comes back; a fixed sleep after its first sight raced with that gap."""
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+    except FileNotFoundError:
+        return False
+    return len(lines) >= 8 and lines[0].strip().isdigit() and lines[7].strip() == "ready"
+
+
 def test_two_processes_starting_at_once_share_one_server(data_dir: Path) -> None:
     env = monitor_env(database_url=None, embedded_data_dir=data_dir)
     procs = [subprocess.Popen(monitor_cmd("sql", "--format", "jsonl", f"select {i} as n"), env=env, text=True,
@@ -57,8 +68,9 @@ def test_a_killed_monitor_leaves_the_server_usable_and_nothing_stale(
     run = subprocess.Popen(monitor_cmd("run"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
-        while not (data_dir / "postmaster.pid").is_file() and time.monotonic() < deadline:
+        while not _ready(data_dir) and run.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
+        assert _ready(data_dir), f"the server did not come up:\n{run.stderr.read() if run.poll() is not None else ''}"
         time.sleep(2)  # past start-up: connected and migrated
         server = _postmaster(data_dir)
         run.send_signal(sig)

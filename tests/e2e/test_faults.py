@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 
 from consumers.broker import EmbeddedBroker
 from consumers.source import ensure_topic
-from monitor.newsgen import INVALID_SAMPLES
+from newsgen.headlines import INVALID_SAMPLES
 from tests.e2e import stream
 from tests.e2e.support import FAST_GROUP_JSON, Daemon, monitor_env, wait_for
 from tests.tcp_proxy import TcpProxy

@@ -24,7 +24,7 @@ from consumers.broker import EmbeddedBroker
 from consumers.decode import MAX_TICKERS
 from consumers.source import KafkaSink, KafkaSource, ensure_topic
 from monitor.config import Settings
-from monitor.newsgen import generate
+from newsgen.headlines import generate
 from tests.e2e.support import FAST_GROUP_JSON, Daemon, monitor_env, wait_for
 from tests.unit.test_decode import BAD
 

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from consumers.source import ensure_topic
-from monitor.newsgen import INVALID_SAMPLES
+from newsgen.headlines import INVALID_SAMPLES
 from tests.e2e import stream
 from tests.e2e.support import FAST_GROUP_JSON, Daemon, monitor_env, wait_for
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from consumers.broker import EmbeddedBroker
 from consumers.source import KafkaSink, ensure_topic
-from monitor.newsgen import generate
+from newsgen.headlines import generate
 from storage.db import make_engine, make_session_factory, upgrade
 from storage.repository import store_batch
 from tests.e2e.support import FAST_GROUP_JSON, Daemon, monitor_env, wait_for

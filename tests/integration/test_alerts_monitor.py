@@ -20,11 +20,11 @@ from pydantic import SecretStr
 
 from consumers.source import KafkaSink, ensure_topic
 from model.prediction import Prediction
-from monitor import alerting
-from monitor.app import Database, make_daemon, make_pipeline, open_database
+from monitor import alerting, backtest_cmd
+from monitor.app import Database, build, open_database
 from monitor.config import Settings
 from monitor.scheduler import start_detection
-from monitor.surgegen import Injected, demo_surge, generate_weeks, oracle_classify
+from newsgen.surges import Injected, demo_surge, generate_weeks, oracle_classify
 from storage import embedded
 from storage.db import make_engine, upgrade
 from storage.repository import StoredItem, store_batch
@@ -90,7 +90,7 @@ def test_backtest_ingests_a_file_and_prints_one_json_line_per_event(
     path = tmp_path / "news.jsonl"
     path.write_text("".join(json.dumps(m) + "\n" for m in g.messages))
     out, err = io.StringIO(), io.StringIO()
-    code = alerting.run_backtest(settings, path, start + timedelta(days=8), start + timedelta(days=9), 600,
+    code = backtest_cmd.run_backtest(settings, path, start + timedelta(days=8), start + timedelta(days=9), 600,
                                  classify=oracle_classify(g), out=out, err=err)
     assert code == 0
     events = [json.loads(line) for line in out.getvalue().splitlines()]
@@ -160,7 +160,7 @@ def test_live_daemon_posts_within_one_interval_plus_5s_and_two_daemons_post_once
     now = datetime.now(UTC)
     base = steady(end=now)  # 26 hours of ordinary news, stored directly: the baseline
     store(database, base)
-    daemon = make_daemon(s, make_pipeline(s, keyword_classify, database))
+    daemon = build(s, classify=keyword_classify, database=database).daemon()
     consumer = threading.Thread(target=daemon.run, daemon=True)
     consumer.start()
     second = open_database(s)

@@ -26,7 +26,7 @@ from consumers.source import KafkaSource, ensure_topic
 from monitor import app
 from monitor.config import Settings
 from monitor.daemon import Daemon
-from monitor.newsgen import generate
+from newsgen.headlines import generate
 
 pytestmark = pytest.mark.integration
 FAST_GROUP = {"max_poll_interval_ms": 5000, "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
@@ -88,9 +88,7 @@ class Running:
     """The daemon in a thread: run() returning or raising while the test waits means the stream stopped."""
 
     def __init__(self, settings: Settings) -> None:
-        database = app.open_database(settings)
-        pipeline = app.make_pipeline(settings, app.classify_fn(app.load_classifier(settings), 128), database)
-        self.daemon: Daemon = app.make_daemon(settings, pipeline)
+        self.daemon: Daemon = app.build(settings).daemon()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()

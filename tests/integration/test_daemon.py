@@ -16,7 +16,7 @@ from consumers.source import BrokerUnavailable, KafkaSink, KafkaSource, ensure_t
 from monitor import app
 from monitor.config import Settings
 from monitor.daemon import Daemon
-from monitor.newsgen import generate
+from newsgen.headlines import generate
 
 pytestmark = pytest.mark.integration
 FAST_GROUP = {"max_poll_interval_ms": 5000, "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
@@ -56,10 +56,7 @@ class Running:
     """A daemon in a thread; stop() joins it."""
 
     def __init__(self, settings: Settings) -> None:
-        database = app.open_database(settings)
-        clf = app.load_classifier(settings)
-        pipeline = app.make_pipeline(settings, app.classify_fn(clf, 128), database)
-        self.daemon: Daemon = app.make_daemon(settings, pipeline)
+        self.daemon: Daemon = app.build(settings).daemon()
         self.thread = threading.Thread(target=self.daemon.run, daemon=True)
         self.thread.start()
 
@@ -197,37 +194,39 @@ def test_offsets_an_outage_left_uncommitted_are_committed_when_the_broker_is_bac
     quiet (the end of a burst), so no later batch carries the offsets: the daemon must retry them itself."""
     produce(kafka_broker.bootstrap_servers, topic, news(120, topic))
     settings = settings_for(topic)
-    database = app.open_database(settings)
-    pipeline = app.make_pipeline(settings, app.classify_fn(app.load_classifier(settings), 128), database)
-    daemon = app.make_daemon(settings, pipeline)
     outage = threading.Event()
     outage.set()
     done: list[dict] = []  # commits that reached the broker
-    connect = daemon.connect
+    connect = app.kafka_connect(settings)
 
-    def connect_through_an_outage() -> KafkaSource:
-        source = connect()
-        real_commit = source.commit
+    class CommitsThroughAnOutage:
+        """The real consumer, whose commits fail as kafka-python's do while the coordinator is gone."""
 
-        def commit(offsets: dict, timeout_ms: int = 10_000) -> None:
-            if outage.is_set():  # what kafka-python's commit gives when the coordinator is gone
+        def __init__(self, source: KafkaSource) -> None:
+            self._source = source
+
+        def commit(self, offsets: dict, timeout_ms: int = 10_000) -> None:
+            if outage.is_set():
                 raise BrokerUnavailable("injected: coordinator unreachable")
-            real_commit(offsets, timeout_ms)
+            self._source.commit(offsets, timeout_ms)
             done.append(dict(offsets))
 
-        source.commit = commit  # type: ignore[method-assign]
-        return source
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._source, name)
 
-    daemon.connect = connect_through_an_outage
+    def connect_through_an_outage() -> CommitsThroughAnOutage:
+        return CommitsThroughAnOutage(connect())
+
+    daemon = app.build(settings).daemon(connect=connect_through_an_outage)
     thread = threading.Thread(target=daemon.run, daemon=True)
     thread.start()
     try:
         wait_for(lambda: stored(pg_engine, topic)[0] >= 120)
         time.sleep(1)
-        assert done == [] and daemon.unacknowledged, "the outage should have left the offsets uncommitted"
+        assert done == [] and daemon.chain.commit.unacknowledged, "the outage should have left offsets uncommitted"
         outage.clear()  # the broker is back; no message will come again
         wait_for(lambda: sum(done[-1].values()) == 120 if done else False, timeout=20)
-        assert daemon.unacknowledged == {}
+        assert daemon.chain.commit.unacknowledged == {}
     finally:
         daemon.stop()
         thread.join(timeout=20)

@@ -4,8 +4,6 @@ and the same token ids as tokenizing the whole cleaned text for every ordinary t
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,7 +12,7 @@ from tokenizers import Tokenizer
 
 from model.data import load_topic_csv
 from model.tokenize import CHARS_PER_TOKEN, NewsTokenizer, backbone_dir, clean, clean_prefix
-from monitor.newsgen import generate
+from newsgen.headlines import generate
 
 FIVE_MB = 5_000_000
 PIECES = ["shares", "fell", "Apple", "&amp;", "&lt;b&gt;", "&#169;", "&nbsp;", "&#32;", "https://t.co/x1",
@@ -77,31 +75,3 @@ def test_title_comes_first_even_when_it_alone_fills_the_budget() -> None:
     tok = NewsTokenizer(32)
     (enc,) = tok.encode(["Bank " * 1_000_000 + "\nbody words"])
     assert len(enc.ids) == 32 and "body" not in enc.text
-
-
-_MEASURE = """
-import re, time
-from model.tokenize import NewsTokenizer
-
-def peak_mb():
-    return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) / 1024
-
-tok = NewsTokenizer(128)
-tok.ids(["warm up"])
-texts = ["Title %d\\n" % i + "shares fell sharply after the guidance cut " * 23_000 for i in range(32)]
-open("/proc/self/clear_refs", "w").write("5")  # resets VmHWM (the peak) to the current RSS
-before = peak_mb()
-started = time.perf_counter()
-ids = tok.ids(texts)
-took = time.perf_counter() - started
-print(f"{took:.3f} {peak_mb() - before:.0f} {min(map(len, ids))}")
-"""
-
-
-def test_batch_of_megabyte_texts_stays_small() -> None:
-    """32 texts of ~1 MB (the message size limit): the whole-text encode grew the process by ~140 MB each."""
-    out = subprocess.run([sys.executable, "-c", _MEASURE], capture_output=True, text=True, timeout=120, check=True)
-    took, grew_mb, shortest = out.stdout.split()
-    assert int(shortest) == 128
-    assert float(took) < 2.0, out.stdout
-    assert float(grew_mb) < 50, out.stdout

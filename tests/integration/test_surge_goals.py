@@ -1,4 +1,4 @@
-"""The issue's detection goals on generated seasonal weeks (monitor/surgegen.py), replayed in memory through
+"""The issue's detection goals on generated seasonal weeks (newsgen/surges.py), replayed in memory through
 the same detection and policy as the live job: bench/alerts.py's week (four weeks of history, then a week
 with five 3x surges and two 3x volume bursts), one seed per test, a detection run every 10 minutes.
 
@@ -22,7 +22,7 @@ from alerts.backtest import replay
 from alerts.history import History
 from alerts.surge import Thresholds
 from bench.alerts import HISTORY_WEEKS, START, week_events
-from monitor.surgegen import Injected, Score, generate_weeks, score
+from newsgen.surges import Injected, Score, generate_weeks, score
 
 T = Thresholds()
 JUDGED = START + timedelta(weeks=HISTORY_WEEKS)

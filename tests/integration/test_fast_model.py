@@ -14,7 +14,7 @@ from model import checkpoint
 from model.classifier import Classifier, run
 from model.evaluate import argmax_agreement
 from model.train import pick_blocks, student_from, train
-from tests.unit.test_model_training import _tiny_config
+from tests.integration.test_model_training import _tiny_config
 
 FAST_SHIPPED = checkpoint.FAST_CHECKPOINT.is_file()
 needs_fast = pytest.mark.skipif(not FAST_SHIPPED, reason="no fast model is shipped (it did not meet its rule)")

@@ -60,7 +60,7 @@ def test_the_known_values_are_the_label_sets_the_code_counts() -> None:
     """Every literal label value the code counts is one of the pre-created ones (a new outcome, e.g. a new
     kind of skip, must be added to monitor.metrics, or it would again appear only with its first event)."""
     seen: dict[str, set[str]] = {name: set() for name in COUNTERS}
-    for path in [*REPO.glob("monitor/*.py"), *REPO.glob("alerts/*.py")]:
+    for path in [*REPO.glob("monitor/**/*.py"), *REPO.glob("alerts/*.py")]:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "labels"
                     and isinstance(node.func.value, ast.Attribute) and node.func.value.attr in COUNTERS):

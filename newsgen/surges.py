@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from model.prediction import Prediction
-from monitor.newsgen import COMPANIES, NEGATIVE, NEUTRAL, POSITIVE, SOURCES
+from newsgen.headlines import COMPANIES, NEGATIVE, NEUTRAL, POSITIVE, SOURCES
 from storage.alerts_repo import Story
 
 # The shipped model's 20 topics, with a share of the flow and a usual negative share each.
