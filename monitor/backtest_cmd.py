@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from monitor.alerting import thresholds
 from monitor.argtypes import instant, whole_seconds
 from monitor.config import Settings
 
@@ -72,6 +71,7 @@ def _replay(
     step_seconds: int | None, out: Any, err: Any,
 ) -> int:
     from alerts.backtest import replay
+    from monitor.alerting import thresholds  # here, not at the top: alerts/slack-sdk cost every command 0.3-0.5 s
     from storage import alerts_repo
 
     settings, database = product.settings, product.database
