@@ -7,10 +7,14 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.config import Settings
-from monitor.pipeline import BatchResult, Classify, Pipeline, chunks, jsonl_records
+from monitor.lines import chunks
+
+if TYPE_CHECKING:  # at run time imported where used: monitor.pipeline brings storage and SQLAlchemy (0.6 s), which
+    # `monitor classify` (load_classifier alone) never needs
+    from monitor.pipeline import BatchResult, Classify, Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +135,8 @@ class Product:
     @property
     def pipeline(self) -> Pipeline:
         if self._pipeline is None:
+            from monitor.pipeline import Pipeline
+
             s = self.settings
             self._pipeline = Pipeline(classify=self.classify, store=self.database.transaction,
                                       max_message_bytes=s.max_message_bytes,
@@ -158,6 +164,8 @@ class Product:
     def ingest(self, path: Path) -> Iterator[BatchResult]:
         """A JSON-lines file through the pipeline in batches bounded like the daemon's (count and bytes), each
         line read with a bound: `monitor ingest` and `monitor backtest --input`."""
+        from monitor.pipeline import jsonl_records
+
         s = self.settings
         # Read a line up to what its dead letter would keep too, so that a line refused as too large but under
         # MONITOR_DEAD_LETTER_MAX_BYTES is kept whole and can be replayed once the limit is raised.

@@ -21,8 +21,8 @@ from monitor.config import ConfigError, Settings, load_settings
 from monitor.deadletters_cmd import add_deadletters_parser
 from monitor.history_cmd import add_history_parsers
 from monitor.labelled_data import DataNotFound, data_dir
+from monitor.lines import bounded_lines, chunks
 from monitor.logs import setup_logging
-from monitor.pipeline import bounded_lines, chunks
 from monitor.sql_cmd import add_sql_parser
 
 log = logging.getLogger("monitor")
@@ -457,25 +457,45 @@ _OUTPUT_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO}
 
 def _run(args: argparse.Namespace) -> int:
     """The command, with its known failures turned into one line and exit 2."""
-    from consumers.source import BrokerUnavailable
-    from storage.db import SchemaMissing, is_transient
-    from storage.embedded import EmbeddedServerError
-
     command = args.command
     try:
         return int(args.fn(args))
-    except (UserError, ConfigError, SchemaMissing, BrokerUnavailable, EmbeddedServerError, FileNotFoundError,
-            ValueError) as e:
+    except (UserError, ConfigError, FileNotFoundError, ValueError) as e:
         return _fail(command, str(e), 2)
     except (BrokenPipeError, KeyboardInterrupt):
         raise
     except Exception as e:
+        if isinstance(e, _loaded_known_failures()):
+            return _fail(command, str(e), 2)
         if isinstance(e, OSError) and e.errno in _OUTPUT_ERRNOS:
             raise
-        if is_transient(e):  # database down, unreachable or hung at start: say so, no traceback
+        if _database_transient(e):  # database down, unreachable or hung at start: say so, no traceback
             first = _one_line(str(e)).removeprefix("database unavailable: ")  # DatabaseUnavailable already says so
             return _fail(command, f"database unavailable: {first[:200]}", 2)
         raise
+
+
+# Known failures of the floors below, by the module that defines them. They are looked up only in modules already
+# imported: an exception of a module never imported cannot have been raised, and importing storage (SQLAlchemy,
+# Alembic, psycopg) and kafka-python just to ask would cost every command, `monitor classify` included, a second.
+_KNOWN_FAILURES = (
+    ("consumers.source", "BrokerUnavailable"),
+    ("storage.db", "SchemaMissing"),
+    ("storage.embedded", "EmbeddedServerError"),
+)
+
+
+def _loaded_known_failures() -> tuple[type[BaseException], ...]:
+    return tuple(getattr(sys.modules[m], name) for m, name in _KNOWN_FAILURES if m in sys.modules)
+
+
+def _database_transient(e: Exception) -> bool:
+    """storage.db.is_transient, asked only where a database driver was loaded (else no database call ran)."""
+    if "sqlalchemy" not in sys.modules and "psycopg" not in sys.modules:
+        return False
+    from storage.db import is_transient
+
+    return is_transient(e)
 
 
 def _one_line(text: str) -> str:

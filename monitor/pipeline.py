@@ -4,24 +4,23 @@ in a row with `process`. Committing offsets is the daemon's last step, after the
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol, TypeVar, overload
+from typing import Protocol, overload
 
 from consumers.article import Article
 from consumers.decode import InvalidMessage, decode
 from model.prediction import Prediction
 from monitor import metrics
+from monitor.lines import bounded_lines
 from storage.repository import DeadLetter, StoredItem, store_batch, store_dead_letters
 
 log = logging.getLogger(__name__)
 
 Classify = Callable[[Sequence[str]], list[Prediction]]
-T = TypeVar("T")
 
 
 class Record(Protocol):
@@ -82,30 +81,6 @@ class ArticleTexts(Sequence[str]):
         return self._articles[index].text()
 
 
-LINE_READ_BYTES = 1 << 16  # how much of an over-long line is read at a time while it is skipped
-
-
-def bounded_lines(f: BinaryIO, max_bytes: int) -> Iterator[tuple[int, bytes, int]]:
-    """(line number, line without its end, the line's whole size) for every line of a binary file, holding
-    at most ``max_bytes + 1`` bytes of a line: a longer line yields its first ``max_bytes + 1`` bytes (its
-    size says how long it really was) and the rest is read past in small pieces. A 5 GB line costs no memory."""
-    for number in itertools.count(1):
-        line = f.readline(max_bytes + 1)
-        if not line:
-            return
-        size = len(line)
-        if size > max_bytes and not line.endswith(b"\n"):
-            while rest := f.readline(LINE_READ_BYTES):
-                size += len(rest)
-                if rest.endswith(b"\n"):
-                    break
-            size -= 2 if rest.endswith(b"\r\n") else 1 if rest.endswith(b"\n") else 0
-            yield number, line, size
-        else:
-            stripped = line.rstrip(b"\r\n")
-            yield number, stripped, len(stripped)
-
-
 def jsonl_records(path: Path, max_line_bytes: int) -> Iterator[FileRecord]:
     """The non-blank lines of a JSON-lines file as records. Provenance "file:NAME" with the line number as
     offset, so re-ingesting a file dedups its dead letters as Kafka redelivery would. A line longer than
@@ -116,22 +91,6 @@ def jsonl_records(path: Path, max_line_bytes: int) -> Iterator[FileRecord]:
             if line.strip():
                 yield FileRecord(value=line, topic=f"file:{path.name}", partition=0, offset=number,
                                  size=size if size > len(line) else None)
-
-
-def chunks(items: Iterable[T], size: int, max_bytes: int | None = None,
-           size_of: Callable[[T], int] = lambda _: 0) -> Iterator[list[T]]:
-    """Lists of at most ``size`` items and, with ``max_bytes``, closed once they hold that many bytes by
-    ``size_of`` (so a file of ~1 MB lines is not read 256 at a time)."""
-    chunk: list[T] = []
-    held = 0
-    for item in items:
-        chunk.append(item)
-        held += size_of(item)
-        if len(chunk) == size or (max_bytes is not None and held >= max_bytes):
-            yield chunk
-            chunk, held = [], 0
-    if chunk:
-        yield chunk
 
 
 def next_offsets(records: Sequence[Record]) -> dict[tuple[str, int], int]:

@@ -1,4 +1,4 @@
-"""monitor.pipeline.bounded_lines and chunks: a file's lines are read with a bound, whatever their length,
+"""monitor.lines.bounded_lines and chunks: a file's lines are read with a bound, whatever their length,
 and file batches close by bytes as the daemon's do (issue 13, item 2: `monitor ingest`, `backtest --input`,
 `monitor classify`)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import tracemalloc
 
-from monitor.pipeline import bounded_lines, chunks
+from monitor.lines import bounded_lines, chunks
 
 
 class _Counting(io.BytesIO):
