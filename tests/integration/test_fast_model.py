@@ -142,3 +142,18 @@ def test_fast_model_bf16_agrees_with_its_fp32_on_dev(shared_data: Path) -> None:
     assert fp32.model_version == bf16.model_version == checkpoint.read_meta(checkpoint.FAST_CHECKPOINT).model_version
     for source in ("tfn_topic", "tfn_sentiment"):
         assert argmax_agreement(fp32, bf16, dev[source]) >= 0.99, source
+
+
+@needs_fast
+def test_fast_model_meets_its_quality_rule_on_dev(shared_data: Path) -> None:
+    """The rule the fast model shipped under (README, fast model): dev accuracy within 0.010 of the accurate model's
+    on tfn topic and tfn sentiment, both in fp32. A retrained or swapped student that misses it fails here."""
+    from model.evaluate import evaluate_examples
+    from model.train import dev_split
+
+    dev = dev_split(shared_data)
+    fast = Classifier.load(device="cpu", precision="fp32", choice="fast")
+    accurate = Classifier.load(device="cpu", precision="fp32", choice="accurate")
+    for source in ("tfn_topic", "tfn_sentiment"):
+        ours, theirs = (evaluate_examples(clf, dev[source])["accuracy"] for clf in (fast, accurate))
+        assert ours >= theirs - 0.010, (source, ours, theirs)
