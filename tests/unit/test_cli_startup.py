@@ -8,6 +8,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = ("sqlalchemy", "alembic", "psycopg", "kafka", "storage.db", "storage.embedded", "consumers.source")
 
 
@@ -22,7 +24,7 @@ def test_cli_parser_and_classifier_loader_import_no_storage_or_kafka() -> None:
     assert loaded == []
 
 
-def test_a_known_failure_of_a_loaded_floor_is_one_line_and_exit_2(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_known_failure_of_a_loaded_floor_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     from monitor import cli
     from storage.db import SchemaMissing
 
@@ -44,8 +46,5 @@ def test_an_unknown_failure_is_not_turned_into_exit_2() -> None:
 
     args = cli.build_parser().parse_args(["classify"])
     args.fn = fails
-    try:
+    with pytest.raises(RuntimeError, match="boom"):
         cli._run(args)
-    except RuntimeError:
-        return
-    raise AssertionError("RuntimeError was swallowed")
